@@ -1,0 +1,9 @@
+/* ipcx/ipcx.h - the umbrella header: include this one. */
+#ifndef IPCX_IPCX_H
+#define IPCX_IPCX_H
+
+#include "common.h"
+#include "ns.h"
+#include "mailbox.h"
+
+#endif /* IPCX_IPCX_H */

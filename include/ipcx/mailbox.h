@@ -1,0 +1,226 @@
+/*
+ * ipcx/mailbox.h - named mailboxes (ports): indirect message passing.
+ *
+ * A mailbox is a queue of variable-size messages in shared memory, created by
+ * name in the namespace (see ipcx/ns.h) and shared by any number of processes
+ * that may open its file.  Its buffering is fixed at creation:
+ *
+ *   - bounded (capacity n >= 1): up to n messages wait; a sender blocks, or
+ *     gets -EAGAIN / -ETIMEDOUT, while all n are taken;
+ *   - rendezvous (capacity 0): a send succeeds only once a receiver has taken
+ *     that very message; a send that fails or times out leaves nothing behind;
+ *   - unbounded: a sender never waits; memory grows on demand up to a ceiling
+ *     (max_bytes) past which sends answer -ENOSPC.
+ *
+ * And so is its receiver policy (who gets a message when several receive):
+ *
+ *   - IPCX_POLICY_ANY: each message goes to exactly one of the receivers; a
+ *     sender may ask for a delivery receipt naming the receiver's pid;
+ *   - IPCX_POLICY_EXCLUSIVE: one process at a time holds the receive right,
+ *     taken by its first receive; others get -EBUSY until it closes the
+ *     mailbox, releases or transfers the right, or dies;
+ *   - IPCX_POLICY_PAIR: at most two processes may have the mailbox open; a
+ *     third open answers -EBUSY.
+ *
+ * Messages from one sender are received in the order sent, each exactly once.
+ * An oversize message is refused with -EMSGSIZE, never truncated.
+ *
+ * Thread safety: a handle may be used by several threads at once, except that
+ * ipcx_mailbox_close() must not race with other calls on the same handle.
+ * A handle must not be used in a child after fork(); the child opens its own.
+ *
+ * Crash safety: every open handle holds a liveness token (an open file
+ * description lock) that the kernel drops when the process dies, so rights
+ * and places held by a dead process are detected and taken back by the
+ * survivors.
+ */
+#ifndef IPCX_MAILBOX_H
+#define IPCX_MAILBOX_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "common.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct ipcx_mailbox ipcx_mailbox;
+
+enum ipcx_policy {
+    IPCX_POLICY_ANY = 0,
+    IPCX_POLICY_EXCLUSIVE = 1,
+    IPCX_POLICY_PAIR = 2,
+};
+
+/* capacity value that asks for an unbounded mailbox. */
+#define IPCX_UNBOUNDED UINT32_MAX
+
+/* Limits checked by ipcx_mailbox_create(). */
+#define IPCX_CAPACITY_MAX (1u << 20)          /* bounded capacity */
+#define IPCX_MSG_SIZE_MAX (64u << 20)         /* one message */
+#define IPCX_DEFAULT_MSG_SIZE 4096u           /* max_msg_size 0 */
+#define IPCX_DEFAULT_CAPACITY 64u             /* ipcx_mailbox_attr_init() */
+#define IPCX_DEFAULT_MAX_BYTES (64ull << 20)  /* unbounded ceiling */
+#define IPCX_MAX_BYTES_LIMIT (64ull << 30)    /* largest ceiling accepted */
+
+/*
+ * Creation options.  Initialise with ipcx_mailbox_attr_init() and then set
+ * what you need; the reserved words must stay zero.
+ */
+typedef struct ipcx_mailbox_attr {
+    uint32_t capacity;     /* 0 rendezvous, n bounded, IPCX_UNBOUNDED */
+    uint32_t max_msg_size; /* bytes; 0 = IPCX_DEFAULT_MSG_SIZE */
+    uint32_t mode;         /* Unix permission bits; 0 = 0600 */
+    uint32_t policy;       /* enum ipcx_policy */
+    uint64_t max_bytes;    /* unbounded ceiling; 0 = IPCX_DEFAULT_MAX_BYTES */
+    uint64_t reserved[6];
+} ipcx_mailbox_attr;
+
+/* Defaults: bounded, capacity 64, 4096-byte messages, mode 0600, ANY. */
+IPCX_API void ipcx_mailbox_attr_init(ipcx_mailbox_attr *attr);
+
+/*
+ * Create mailbox NAME with ATTR (NULL for the defaults).  The mailbox appears
+ * in the namespace fully initialised or not at all.  Its mode is exactly
+ * attr->mode (the umask does not apply).
+ * Errors: -EINVAL bad name or attribute, -EEXIST name taken, -EACCES, -ENOSPC,
+ * -ENOMEM.  On failure nothing is created.
+ */
+IPCX_API int ipcx_mailbox_create(const char *name,
+                                 const ipcx_mailbox_attr *attr);
+
+/*
+ * Open mailbox NAME for sending and receiving; FLAGS must be 0.  On success
+ * *out is a new handle the caller frees with ipcx_mailbox_close().
+ * Errors: -EINVAL, -ENOENT, -EACCES (the file's mode refuses us), -EBUSY (a
+ * pair mailbox already has two processes), -EPROTO (not a valid mailbox
+ * file), -EMFILE (more than IPCX_MAILBOX_MAX_OPEN handles).
+ */
+#define IPCX_MAILBOX_MAX_OPEN 1024
+IPCX_API int ipcx_mailbox_open(const char *name, int flags,
+                               ipcx_mailbox **out);
+
+/*
+ * Close the handle: releases its pair place and receive right and unmaps the
+ * mailbox.  Messages stay queued.  NULL is a no-op.  Always returns 0.
+ */
+IPCX_API int ipcx_mailbox_close(ipcx_mailbox *mb);
+
+/*
+ * Remove NAME from the namespace.  Handles already open keep working on the
+ * queued messages: receives drain them, then answer -EIDRM; sends answer
+ * -EIDRM at once; blocked callers wake up.
+ * Errors: -EINVAL, -ENOENT, -EACCES.
+ */
+IPCX_API int ipcx_mailbox_destroy(const char *name);
+
+/*
+ * Send LEN bytes from BUF.  Returns 0 once the message is queued (for a
+ * rendezvous mailbox: once a receiver has taken it).
+ * Errors: -EMSGSIZE (LEN above the maximum), -EAGAIN (timeout 0 and no room),
+ * -ETIMEDOUT, -ENOSPC (unbounded ceiling reached), -EIDRM (destroyed),
+ * -EINVAL (NULL handle, NULL BUF with LEN > 0, negative timeout), -EPROTO
+ * (the shared memory is corrupt).  A failed send leaves nothing queued.
+ */
+IPCX_API int ipcx_mailbox_send(ipcx_mailbox *mb, const void *buf, size_t len,
+                               int64_t timeout_ns);
+
+/* ipcx_mailbox_send_ex() flags. */
+#define IPCX_SEND_RECEIPT 0x1u /* wait until taken; report the receiver */
+
+/*
+ * ipcx_mailbox_send() with FLAGS.  With IPCX_SEND_RECEIPT the call returns
+ * only once a receiver has taken the message (as a rendezvous does) and
+ * writes that receiver's pid to *receiver (which must then be non-NULL).  If
+ * the timeout expires before any receiver took it the message is withdrawn
+ * and the call answers -ETIMEDOUT (or -EAGAIN).
+ * Unknown flags: -EINVAL.
+ */
+IPCX_API int ipcx_mailbox_send_ex(ipcx_mailbox *mb, const void *buf,
+                                  size_t len, int64_t timeout_ns,
+                                  unsigned flags, pid_t *receiver);
+
+/*
+ * Receive one message into BUF (CAP bytes).  Returns its length (0 is a
+ * valid, empty message).  If the next message is longer than CAP the call
+ * answers -EMSGSIZE and the message stays queued.
+ * Errors: -EAGAIN (timeout 0, nothing waiting), -ETIMEDOUT, -EBUSY (exclusive
+ * mailbox whose receive right another live process holds), -EIDRM
+ * (destroyed and drained), -EINVAL, -EPROTO.
+ */
+IPCX_API long ipcx_mailbox_recv(ipcx_mailbox *mb, void *buf, size_t cap,
+                                int64_t timeout_ns);
+
+/* What a receiver learns about a message besides its bytes. */
+typedef struct ipcx_msg_info {
+    pid_t pid; /* sender's pid as the sender reported it */
+    uid_t uid; /* sender's uid as the sender reported it */
+    uint64_t reserved[2];
+} ipcx_msg_info;
+
+/* ipcx_mailbox_recv() that also fills *info (if INFO is not NULL). */
+IPCX_API long ipcx_mailbox_recv_ex(ipcx_mailbox *mb, void *buf, size_t cap,
+                                   int64_t timeout_ns, ipcx_msg_info *info);
+
+/*
+ * Exclusive mailboxes: hand the receive right, which the caller must hold, to
+ * process TO, which must have the mailbox open.  Errors: -EPERM (the caller
+ * does not hold the right), -ESRCH (no live process TO has it open),
+ * -EOPNOTSUPP (not an exclusive mailbox).
+ */
+IPCX_API int ipcx_mailbox_transfer(ipcx_mailbox *mb, pid_t to);
+
+/* Give up the receive right if the caller holds it; 0 either way. */
+IPCX_API int ipcx_mailbox_release(ipcx_mailbox *mb);
+
+/* A snapshot of a mailbox, for ipcx stat / ipcx ls. */
+typedef struct ipcx_mailbox_stat {
+    uint64_t id;           /* unique, random, fixed at creation */
+    uint32_t capacity;     /* 0 rendezvous, n, or IPCX_UNBOUNDED */
+    uint32_t max_msg_size; /* bytes */
+    uint32_t policy;       /* enum ipcx_policy */
+    uint32_t mode;         /* permission bits of the file */
+    uid_t uid;             /* owner of the file */
+    gid_t gid;
+    uint64_t depth;        /* messages queued (approximate while busy) */
+    uint64_t max_bytes;    /* unbounded ceiling */
+    uint64_t bytes;        /* shared memory in use by the queue */
+    uint64_t sent;         /* messages sent, all time */
+    uint64_t received;     /* messages received, all time */
+    uint32_t nopen;        /* live processes with a handle open */
+    uint32_t send_waiting; /* callers blocked in send */
+    uint32_t recv_waiting; /* callers blocked in receive */
+    pid_t receiver;        /* exclusive: holder of the receive right, or 0 */
+    int destroyed;         /* 1 once ipcx_mailbox_destroy() ran */
+    uint32_t reserved[7];
+} ipcx_mailbox_stat;
+
+/* Stat an open handle. */
+IPCX_API int ipcx_mailbox_stat(ipcx_mailbox *mb, ipcx_mailbox_stat *st);
+
+/*
+ * Stat mailbox NAME without opening it for use: needs only read permission,
+ * takes no pair place.  Errors as ipcx_mailbox_open().
+ */
+IPCX_API int ipcx_mailbox_stat_name(const char *name, ipcx_mailbox_stat *st);
+
+/*
+ * Call FN once for each mailbox name in the namespace, in no particular
+ * order.  If FN returns non-zero, the walk stops and that value is returned.
+ * Returns 0 after a full walk, or a negative errno if the namespace cannot
+ * be read.
+ */
+IPCX_API int ipcx_mailbox_list(int (*fn)(const char *name, void *arg),
+                               void *arg);
+
+/* The largest message this mailbox accepts, in bytes. */
+IPCX_API size_t ipcx_mailbox_max_msg_size(const ipcx_mailbox *mb);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* IPCX_MAILBOX_H */
