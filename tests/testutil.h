@@ -28,7 +28,8 @@
         long rc_ = (long)(call);                                               \
         long ex_ = (long)(expect);                                             \
         if (rc_ != ex_) {                                                      \
-            fprintf(stderr, "%s:%d: %s returned %ld (%s), expected %ld (%s)\n", \
+            fprintf(stderr,                                                    \
+                    "%s:%d: %s returned %ld (%s), expected %ld (%s)\n",        \
                     __FILE__, __LINE__, #call, rc_, ipcx_strerror((int)rc_),   \
                     ex_, ipcx_strerror((int)ex_));                             \
             exit(1);                                                           \

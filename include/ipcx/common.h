@@ -35,8 +35,8 @@ extern "C" {
 #define IPCX_FOREVER INT64_MAX
 
 /* Convenience conversions for timeouts. */
-#define IPCX_MSEC(ms) ((int64_t)(ms) * 1000000LL)
-#define IPCX_SEC(s) ((int64_t)(s) * 1000000000LL)
+#define IPCX_MSEC(ms) ((int64_t)(ms)*1000000LL)
+#define IPCX_SEC(s)   ((int64_t)(s)*1000000000LL)
 
 #define IPCX_VERSION_MAJOR 0
 #define IPCX_VERSION_MINOR 1

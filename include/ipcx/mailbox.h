@@ -59,12 +59,12 @@ enum ipcx_policy {
 #define IPCX_UNBOUNDED UINT32_MAX
 
 /* Limits checked by ipcx_mailbox_create(). */
-#define IPCX_CAPACITY_MAX (1u << 20)          /* bounded capacity */
-#define IPCX_MSG_SIZE_MAX (64u << 20)         /* one message */
-#define IPCX_DEFAULT_MSG_SIZE 4096u           /* max_msg_size 0 */
-#define IPCX_DEFAULT_CAPACITY 64u             /* ipcx_mailbox_attr_init() */
-#define IPCX_DEFAULT_MAX_BYTES (64ull << 20)  /* unbounded ceiling */
-#define IPCX_MAX_BYTES_LIMIT (64ull << 30)    /* largest ceiling accepted */
+#define IPCX_CAPACITY_MAX      (1u << 20)    /* bounded capacity */
+#define IPCX_MSG_SIZE_MAX      (64u << 20)   /* one message */
+#define IPCX_DEFAULT_MSG_SIZE  4096u         /* max_msg_size 0 */
+#define IPCX_DEFAULT_CAPACITY  64u           /* ipcx_mailbox_attr_init() */
+#define IPCX_DEFAULT_MAX_BYTES (64ull << 20) /* unbounded ceiling */
+#define IPCX_MAX_BYTES_LIMIT   (64ull << 30) /* largest ceiling accepted */
 
 /*
  * Creation options.  Initialise with ipcx_mailbox_attr_init() and then set
@@ -100,8 +100,7 @@ IPCX_API int ipcx_mailbox_create(const char *name,
  * file), -EMFILE (more than IPCX_MAILBOX_MAX_OPEN handles).
  */
 #define IPCX_MAILBOX_MAX_OPEN 1024
-IPCX_API int ipcx_mailbox_open(const char *name, int flags,
-                               ipcx_mailbox **out);
+IPCX_API int ipcx_mailbox_open(const char *name, int flags, ipcx_mailbox **out);
 
 /*
  * Close the handle: releases its pair place and receive right and unmaps the
@@ -139,9 +138,9 @@ IPCX_API int ipcx_mailbox_send(ipcx_mailbox *mb, const void *buf, size_t len,
  * and the call answers -ETIMEDOUT (or -EAGAIN).
  * Unknown flags: -EINVAL.
  */
-IPCX_API int ipcx_mailbox_send_ex(ipcx_mailbox *mb, const void *buf,
-                                  size_t len, int64_t timeout_ns,
-                                  unsigned flags, pid_t *receiver);
+IPCX_API int ipcx_mailbox_send_ex(ipcx_mailbox *mb, const void *buf, size_t len,
+                                  int64_t timeout_ns, unsigned flags,
+                                  pid_t *receiver);
 
 /*
  * Receive one message into BUF (CAP bytes).  Returns its length (0 is a
@@ -173,11 +172,12 @@ IPCX_API long ipcx_mailbox_recv_ex(ipcx_mailbox *mb, void *buf, size_t cap,
  */
 IPCX_API int ipcx_mailbox_transfer(ipcx_mailbox *mb, pid_t to);
 
-/* Give up the receive right if the caller holds it; 0 either way. */
+/* Give up the receive right if the caller holds it (0 either way);
+ * -EOPNOTSUPP if not an exclusive mailbox. */
 IPCX_API int ipcx_mailbox_release(ipcx_mailbox *mb);
 
 /* A snapshot of a mailbox, for ipcx stat / ipcx ls. */
-typedef struct ipcx_mailbox_stat {
+typedef struct ipcx_mailbox_info {
     uint64_t id;           /* unique, random, fixed at creation */
     uint32_t capacity;     /* 0 rendezvous, n, or IPCX_UNBOUNDED */
     uint32_t max_msg_size; /* bytes */
@@ -196,16 +196,16 @@ typedef struct ipcx_mailbox_stat {
     pid_t receiver;        /* exclusive: holder of the receive right, or 0 */
     int destroyed;         /* 1 once ipcx_mailbox_destroy() ran */
     uint32_t reserved[7];
-} ipcx_mailbox_stat;
+} ipcx_mailbox_info;
 
 /* Stat an open handle. */
-IPCX_API int ipcx_mailbox_stat(ipcx_mailbox *mb, ipcx_mailbox_stat *st);
+IPCX_API int ipcx_mailbox_stat(ipcx_mailbox *mb, ipcx_mailbox_info *st);
 
 /*
  * Stat mailbox NAME without opening it for use: needs only read permission,
  * takes no pair place.  Errors as ipcx_mailbox_open().
  */
-IPCX_API int ipcx_mailbox_stat_name(const char *name, ipcx_mailbox_stat *st);
+IPCX_API int ipcx_mailbox_stat_name(const char *name, ipcx_mailbox_info *st);
 
 /*
  * Call FN once for each mailbox name in the namespace, in no particular

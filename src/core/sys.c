@@ -1,0 +1,80 @@
+#include <errno.h>
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "core/sys.h"
+
+static int real_openat(int dirfd, const char *path, int flags, mode_t mode)
+{
+    return openat(dirfd, path, flags | O_CLOEXEC, mode);
+}
+
+static int real_fallocate(int fd, off_t off, off_t len)
+{
+    return fallocate(fd, 0, off, len);
+}
+
+static int real_ftruncate(int fd, off_t len)
+{
+    return ftruncate(fd, len);
+}
+
+static void *real_mmap(size_t len, int prot, int fd)
+{
+    void *p = mmap(NULL, len, prot, MAP_SHARED, fd, 0);
+    return p == MAP_FAILED ? NULL : p;
+}
+
+struct ipcx__sys_table ipcx__sys = {
+    .openat = real_openat,
+    .fallocate = real_fallocate,
+    .ftruncate = real_ftruncate,
+    .mmap = real_mmap,
+};
+
+int ipcx__openat(int dirfd, const char *path, int flags, mode_t mode)
+{
+    int fd;
+    do {
+        fd = ipcx__sys.openat(dirfd, path, flags, mode);
+    } while (fd < 0 && errno == EINTR);
+    return fd < 0 ? -errno : fd;
+}
+
+int ipcx__fallocate(int fd, off_t off, off_t len)
+{
+    int rc;
+    do {
+        rc = ipcx__sys.fallocate(fd, off, len);
+    } while (rc < 0 && errno == EINTR);
+    return rc < 0 ? -errno : 0;
+}
+
+int ipcx__ftruncate(int fd, off_t len)
+{
+    int rc;
+    do {
+        rc = ipcx__sys.ftruncate(fd, len);
+    } while (rc < 0 && errno == EINTR);
+    return rc < 0 ? -errno : 0;
+}
+
+int ipcx__mmap(size_t len, int prot, int fd, void **out)
+{
+    void *p = ipcx__sys.mmap(len, prot, fd);
+    if (p == NULL) {
+        return -errno;
+    }
+    *out = p;
+    return 0;
+}
+
+void ipcx__close(int fd)
+{
+    int saved = errno;
+    if (fd >= 0) {
+        (void)close(fd);
+    }
+    errno = saved;
+}

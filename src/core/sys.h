@@ -1,0 +1,31 @@
+/*
+ * sys.h - internal: the system calls that can fail, behind one table so that
+ * tests can inject failures (tests swap an entry, then restore it).  Every
+ * wrapper returns 0 / a value on success and a negative errno on failure, and
+ * retries EINTR where retrying is right.
+ */
+#ifndef IPCX_CORE_SYS_H
+#define IPCX_CORE_SYS_H
+
+#include <stddef.h>
+#include <sys/types.h>
+
+struct ipcx__sys_table {
+    int (*openat)(int dirfd, const char *path, int flags, mode_t mode);
+    int (*fallocate)(int fd, off_t off, off_t len);
+    int (*ftruncate)(int fd, off_t len);
+    void *(*mmap)(size_t len, int prot, int fd); /* NULL + errno on fail */
+};
+
+extern struct ipcx__sys_table ipcx__sys;
+
+/* Wrappers over the table: negative errno on failure, EINTR retried. */
+int ipcx__openat(int dirfd, const char *path, int flags, mode_t mode);
+int ipcx__fallocate(int fd, off_t off, off_t len);
+int ipcx__ftruncate(int fd, off_t len);
+int ipcx__mmap(size_t len, int prot, int fd, void **out);
+
+/* close() that keeps errno and ignores EINTR (the fd is gone either way). */
+void ipcx__close(int fd);
+
+#endif

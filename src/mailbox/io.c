@@ -1,0 +1,283 @@
+/*
+ * io.c - sending and receiving on a mailbox.
+ *
+ * Fast path: a send that finds room and a receive that finds a message are a
+ * few atomic operations on the queue plus one check of the event's sleeper
+ * count; the futex is touched only when somebody sleeps.
+ */
+#include <errno.h>
+#include <limits.h>
+#include <string.h>
+
+#include <ipcx/mailbox.h>
+
+#include "core/error.h"
+#include "mailbox/mailbox.h"
+
+/* While a receiver sleeps, a non-blocking rendezvous send gives it this long
+ * to wake and take the message (the seeds' "a receiver is waiting"). */
+#define RENDEZVOUS_NOWAIT_GRACE_NS 1000000
+
+struct op {
+    struct ipcx_mailbox *mb;
+    struct ipcx__qref ref;
+    size_t cap;
+    int32_t rcv_pid;
+};
+
+static int destroyed(struct ipcx_mailbox *mb)
+{
+    /* Acquire pairs with the release store in ipcx_mailbox_destroy(). */
+    return atomic_load_explicit(&mb->hdr->destroyed, memory_order_acquire);
+}
+
+static int try_claim(void *arg)
+{
+    struct op *op = arg;
+    if (destroyed(op->mb)) {
+        return -EIDRM;
+    }
+    return ipcx__q_claim(&op->mb->q, op->mb->holder, &op->ref);
+}
+
+static int try_acked(void *arg)
+{
+    struct op *op = arg;
+    int rc = ipcx__q_acked(&op->mb->q, &op->ref, &op->rcv_pid);
+    return rc == -EAGAIN && destroyed(op->mb) ? -EIDRM : rc;
+}
+
+static int try_take(void *arg)
+{
+    struct op *op = arg;
+    struct ipcx_mailbox *mb = op->mb;
+    if (mb->policy == IPCX_POLICY_EXCLUSIVE &&
+        atomic_load_explicit(&mb->hdr->rx_owner, memory_order_acquire) !=
+            mb->holder) {
+        return -EBUSY; /* the right was handed to someone else */
+    }
+    int rc = ipcx__q_take(&mb->q, mb->holder, op->cap, &op->ref);
+    return rc == -EAGAIN && destroyed(mb) ? -EIDRM : rc;
+}
+
+/* Attach the detail a caller of a failed send or receive wants. */
+static int explain(struct ipcx_mailbox *mb, int rc)
+{
+    switch (rc) {
+    case -ENOSPC:
+        return ipcx__err(rc,
+                         "the unbounded mailbox reached its ceiling of "
+                         "%llu bytes",
+                         (unsigned long long)mb->hdr->max_bytes);
+    case -EIDRM:
+        return ipcx__err(rc, "the mailbox was destroyed");
+    case -EPROTO:
+        return ipcx__err(rc, "the mailbox's shared memory is corrupt");
+    case -EBUSY:
+        return ipcx__err(rc, "another process holds the receive right");
+    case -EAGAIN:
+        return ipcx__err(rc, "not possible without waiting");
+    case -ETIMEDOUT:
+        return ipcx__err(rc, "timed out");
+    default:
+        return rc;
+    }
+}
+
+static int check_send(struct ipcx_mailbox *mb, const void *buf, size_t len,
+                      unsigned flags, pid_t *receiver)
+{
+    if (mb == NULL) {
+        return ipcx__err(-EINVAL, "NULL mailbox handle");
+    }
+    if (buf == NULL && len > 0) {
+        return ipcx__err(-EINVAL, "NULL buffer with length %zu", len);
+    }
+    if ((flags & ~IPCX_SEND_RECEIPT) != 0) {
+        return ipcx__err(-EINVAL, "unknown send flags 0x%x", flags);
+    }
+    if ((flags & IPCX_SEND_RECEIPT) && receiver == NULL) {
+        return ipcx__err(-EINVAL, "IPCX_SEND_RECEIPT needs a receiver pointer");
+    }
+    if (len > mb->max_msg) {
+        return ipcx__err(-EMSGSIZE,
+                         "message of %zu bytes exceeds the "
+                         "mailbox maximum of %u",
+                         len, mb->max_msg);
+    }
+    return 0;
+}
+
+/* Wait until the message of OP is taken; withdraw it if time runs out. */
+static int await_taken(struct op *op, int64_t deadline, pid_t *receiver)
+{
+    struct ipcx_mailbox *mb = op->mb;
+    struct mbx_header *h = mb->hdr;
+    int nowait = deadline == IPCX__NOWAIT;
+    if (nowait &&
+        atomic_load_explicit(&h->ev_msg.waiters, memory_order_relaxed) > 0) {
+        deadline = ipcx__now_ns() + RENDEZVOUS_NOWAIT_GRACE_NS;
+    }
+    int rc = ipcx__wait(&h->ev_space, try_acked, op, deadline,
+                        &mb->me->send_waiting);
+    if (nowait && rc == -ETIMEDOUT) {
+        rc = -EAGAIN; /* the caller asked not to wait; the grace is ours */
+    }
+    if (rc == -EAGAIN || rc == -ETIMEDOUT || rc == -EIDRM) {
+        if (ipcx__q_cancel(&mb->q, &op->ref) == 0) {
+            ipcx__event_notify(&h->ev_space, INT32_MAX);
+            return rc;
+        }
+        /* A receiver claimed it first: it is being copied right now. */
+        rc = ipcx__wait(&h->ev_space, try_acked, op, IPCX__NEVER,
+                        &mb->me->send_waiting);
+    }
+    if (rc < 0) {
+        return rc;
+    }
+    ipcx__event_notify(&h->ev_space, INT32_MAX); /* the slot is free */
+    if (receiver != NULL) {
+        *receiver = op->rcv_pid;
+    }
+    return 0;
+}
+
+int ipcx_mailbox_send_ex(ipcx_mailbox *mb, const void *buf, size_t len,
+                         int64_t timeout_ns, unsigned flags, pid_t *receiver)
+{
+    int64_t deadline;
+    ipcx__err_clear();
+    int rc = check_send(mb, buf, len, flags, receiver);
+    if (rc < 0) {
+        return rc;
+    }
+    if (ipcx__deadline(timeout_ns, &deadline) < 0) {
+        return ipcx__err(-EINVAL, "negative timeout");
+    }
+    struct op op = {.mb = mb};
+    struct mbx_header *h = mb->hdr;
+    rc = ipcx__wait(&h->ev_space, try_claim, &op, deadline,
+                    &mb->me->send_waiting);
+    if (rc < 0) {
+        return explain(mb, rc);
+    }
+    int ack = mb->capacity == 0 || (flags & IPCX_SEND_RECEIPT);
+    struct ipcx__qslot *s = op.ref.slot;
+    if (len > 0) {
+        memcpy(ipcx__q_payload(&op.ref), buf, len);
+    }
+    atomic_store_explicit(&s->pid, mb->pid, memory_order_relaxed);
+    atomic_store_explicit(&s->uid, mb->uid, memory_order_relaxed);
+    atomic_store_explicit(&s->sender, mb->holder, memory_order_relaxed);
+    ipcx__q_publish(&mb->q, &op.ref, (uint32_t)len, ack ? IPCX__Q_FLAG_ACK : 0);
+    ipcx__event_notify(&h->ev_msg, 1);
+    atomic_fetch_add_explicit(&mb->me->sent, 1, memory_order_relaxed);
+    if (!ack) {
+        return 0;
+    }
+    rc = await_taken(&op, deadline, receiver);
+    if (rc < 0) {
+        /* Withdrawn: it was never delivered, so it does not count. */
+        atomic_fetch_sub_explicit(&mb->me->sent, 1, memory_order_relaxed);
+        return explain(mb, rc);
+    }
+    return 0;
+}
+
+int ipcx_mailbox_send(ipcx_mailbox *mb, const void *buf, size_t len,
+                      int64_t timeout_ns)
+{
+    return ipcx_mailbox_send_ex(mb, buf, len, timeout_ns, 0, NULL);
+}
+
+long ipcx_mailbox_recv_ex(ipcx_mailbox *mb, void *buf, size_t cap,
+                          int64_t timeout_ns, ipcx_msg_info *info)
+{
+    int64_t deadline;
+    ipcx__err_clear();
+    if (mb == NULL || (buf == NULL && cap > 0)) {
+        return ipcx__err(-EINVAL,
+                         mb == NULL ? "NULL mailbox handle" : "NULL buffer");
+    }
+    if (ipcx__deadline(timeout_ns, &deadline) < 0) {
+        return ipcx__err(-EINVAL, "negative timeout");
+    }
+    int rc;
+    if (mb->policy == IPCX_POLICY_EXCLUSIVE &&
+        (rc = ipcx__mbx_rx_right(mb)) < 0) {
+        return ipcx__err(rc, "another process holds the receive right");
+    }
+    struct op op = {.mb = mb, .cap = cap};
+    struct mbx_header *h = mb->hdr;
+    rc = ipcx__wait(&h->ev_msg, try_take, &op, deadline, &mb->me->recv_waiting);
+    if (rc == -EMSGSIZE) {
+        return ipcx__err(rc,
+                         "the next message is longer than the %zu-byte "
+                         "buffer",
+                         cap);
+    }
+    if (rc < 0) {
+        return explain(mb, rc);
+    }
+    struct ipcx__qslot *s = op.ref.slot;
+    uint32_t len = atomic_load_explicit(&s->len, memory_order_relaxed);
+    if (len > 0) {
+        memcpy(buf, ipcx__q_payload(&op.ref), len);
+    }
+    if (info != NULL) {
+        memset(info, 0, sizeof *info);
+        info->pid = atomic_load_explicit(&s->pid, memory_order_relaxed);
+        info->uid = atomic_load_explicit(&s->uid, memory_order_relaxed);
+    }
+    ipcx__q_finish(&mb->q, &op.ref, mb->holder, mb->pid);
+    ipcx__event_notify(&h->ev_space, INT32_MAX);
+    atomic_fetch_add_explicit(&mb->me->received, 1, memory_order_relaxed);
+    return (long)len;
+}
+
+long ipcx_mailbox_recv(ipcx_mailbox *mb, void *buf, size_t cap,
+                       int64_t timeout_ns)
+{
+    return ipcx_mailbox_recv_ex(mb, buf, cap, timeout_ns, NULL);
+}
+
+int ipcx_mailbox_transfer(ipcx_mailbox *mb, pid_t to)
+{
+    ipcx__err_clear();
+    if (mb == NULL) {
+        return ipcx__err(-EINVAL, "NULL mailbox handle");
+    }
+    if (mb->policy != IPCX_POLICY_EXCLUSIVE) {
+        return ipcx__err(-EOPNOTSUPP, "not an exclusive mailbox");
+    }
+    uint32_t me = mb->holder;
+    if (atomic_load_explicit(&mb->hdr->rx_owner, memory_order_acquire) != me) {
+        return ipcx__err(-EPERM, "the caller does not hold the receive right");
+    }
+    if (to == mb->pid) {
+        return 0;
+    }
+    uint32_t target = ipcx__mbx_find_pid(mb, to);
+    if (target == 0) {
+        return ipcx__err(-ESRCH, "no live process %d has the mailbox open",
+                         (int)to);
+    }
+    if (!atomic_compare_exchange_strong(&mb->hdr->rx_owner, &me, target)) {
+        return ipcx__err(-EPERM, "the caller does not hold the receive right");
+    }
+    return 0;
+}
+
+int ipcx_mailbox_release(ipcx_mailbox *mb)
+{
+    ipcx__err_clear();
+    if (mb == NULL) {
+        return ipcx__err(-EINVAL, "NULL mailbox handle");
+    }
+    if (mb->policy != IPCX_POLICY_EXCLUSIVE) {
+        return ipcx__err(-EOPNOTSUPP, "not an exclusive mailbox");
+    }
+    uint32_t me = mb->holder;
+    atomic_compare_exchange_strong(&mb->hdr->rx_owner, &me, 0);
+    return 0;
+}

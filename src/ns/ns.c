@@ -1,0 +1,222 @@
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <ipcx/ns.h>
+
+#include "core/error.h"
+#include "core/sys.h"
+#include "ns/ns.h"
+
+static int name_char_ok(char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+           (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-';
+}
+
+int ipcx_name_check(const char *name)
+{
+    if (name == NULL) {
+        return ipcx__err(-EINVAL, "invalid name: NULL");
+    }
+    size_t n = strnlen(name, IPCX_NAME_MAX + 1);
+    if (n == 0) {
+        return ipcx__err(-EINVAL, "invalid name: empty");
+    }
+    if (n > IPCX_NAME_MAX) {
+        return ipcx__err(-EINVAL, "invalid name: longer than %d characters",
+                         IPCX_NAME_MAX);
+    }
+    if (name[0] == '.') {
+        return ipcx__err(-EINVAL, "invalid name '%s': must not start with '.'",
+                         name);
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (!name_char_ok(name[i])) {
+            return ipcx__err(-EINVAL,
+                             "invalid name: character %zu (0x%02x) is not "
+                             "one of A-Z a-z 0-9 . _ -",
+                             i + 1, (unsigned char)name[i]);
+        }
+    }
+    return 0;
+}
+
+int ipcx__ns_file(const char *name, const char *suffix, const char *what,
+                  char *out)
+{
+    int rc = ipcx_name_check(name);
+    if (rc < 0) {
+        /* Keep the detail ipcx_name_check() recorded, naming the kind. */
+        char detail[300];
+        snprintf(detail, sizeof detail, "%s", ipcx_last_error());
+        return ipcx__err(rc, "%s %s", what, detail);
+    }
+    snprintf(out, IPCX__FILE_MAX + 1, "%s%s", name, suffix);
+    return 0;
+}
+
+/* mkdir -p with mode 0700 for what it creates. */
+static int make_dirs(const char *path)
+{
+    char buf[PATH_MAX];
+    if (snprintf(buf, sizeof buf, "%s", path) >= (int)sizeof buf) {
+        return -ENAMETOOLONG;
+    }
+    for (char *p = buf + 1; *p != '\0'; p++) {
+        if (*p == '/') {
+            *p = '\0';
+            if (mkdir(buf, 0700) < 0 && errno != EEXIST) {
+                return -errno;
+            }
+            *p = '/';
+        }
+    }
+    if (mkdir(buf, 0700) < 0 && errno != EEXIST) {
+        return -errno;
+    }
+    return 0;
+}
+
+/* Where the namespace is; *is_default says whether the user chose it. */
+static int ns_dir(char *buf, size_t len, int *is_default)
+{
+    const char *env = getenv("IPCX_DIR");
+    const char *xdg = getenv("XDG_RUNTIME_DIR");
+    int n;
+    *is_default = env == NULL || env[0] == '\0';
+    if (!*is_default) {
+        n = snprintf(buf, len, "%s", env);
+    } else if (xdg != NULL && xdg[0] == '/') {
+        n = snprintf(buf, len, "%s/ipcx", xdg);
+    } else {
+        n = snprintf(buf, len, "/dev/shm/ipcx-%u", (unsigned)getuid());
+    }
+    if (n < 0 || (size_t)n >= len) {
+        return ipcx__err(-ENAMETOOLONG, "namespace path too long");
+    }
+    return n;
+}
+
+/*
+ * A default directory is trusted only if it is ours and nobody else can
+ * write it: otherwise another user could have planted it in /dev/shm to
+ * watch or spoof our objects.
+ */
+static int check_default(int dfd, const char *path)
+{
+    struct stat st;
+    if (fstat(dfd, &st) < 0) {
+        return ipcx__err(-errno, "cannot stat namespace '%s'", path);
+    }
+    if (st.st_uid != getuid() || (st.st_mode & 022) != 0) {
+        return ipcx__err(-EPERM,
+                         "namespace '%s' is not private to this user "
+                         "(owner uid %u, mode %03o): refusing it",
+                         path, (unsigned)st.st_uid,
+                         (unsigned)(st.st_mode & 0777));
+    }
+    return 0;
+}
+
+static int ns_open_path(char *path, size_t len)
+{
+    int is_default;
+    int rc = ns_dir(path, len, &is_default);
+    if (rc < 0) {
+        return rc;
+    }
+    rc = make_dirs(path);
+    if (rc < 0) {
+        return ipcx__err(rc, "cannot create namespace '%s': %s", path,
+                         ipcx_strerror(rc));
+    }
+    /* O_PATH: search permission suffices, as for any path lookup; a shared
+     * namespace may well be 0711. */
+    int dfd = ipcx__openat(AT_FDCWD, path, O_PATH | O_DIRECTORY, 0);
+    if (dfd < 0) {
+        return ipcx__err(dfd, "cannot open namespace '%s': %s", path,
+                         ipcx_strerror(dfd));
+    }
+    if (is_default && (rc = check_default(dfd, path)) < 0) {
+        ipcx__close(dfd);
+        return rc;
+    }
+    return dfd;
+}
+
+int ipcx__ns_open(void)
+{
+    char path[PATH_MAX];
+    return ns_open_path(path, sizeof path);
+}
+
+int ipcx_ns_path(char *buf, size_t len)
+{
+    char path[PATH_MAX];
+    ipcx__err_clear();
+    if (buf == NULL) {
+        return ipcx__err(-EINVAL, "NULL buffer");
+    }
+    int dfd = ns_open_path(path, sizeof path);
+    if (dfd < 0) {
+        return dfd;
+    }
+    ipcx__close(dfd);
+    size_t n = strlen(path);
+    if (n + 1 > len) {
+        return ipcx__err(-ENAMETOOLONG, "buffer too small for '%s'", path);
+    }
+    memcpy(buf, path, n + 1);
+    return (int)n;
+}
+
+/* The stem of FILE if it ends in SUFFIX and is a valid name, else NULL. */
+static const char *stem_of(const char *file, const char *suffix, char *stem)
+{
+    size_t n = strlen(file), s = strlen(suffix);
+    if (n <= s || n - s > IPCX_NAME_MAX || strcmp(file + n - s, suffix)) {
+        return NULL;
+    }
+    memcpy(stem, file, n - s);
+    stem[n - s] = '\0';
+    return ipcx_name_check(stem) == 0 ? stem : NULL;
+}
+
+int ipcx__ns_list(const char *suffix, int (*fn)(const char *, void *),
+                  void *arg)
+{
+    int pfd = ipcx__ns_open();
+    if (pfd < 0) {
+        return pfd;
+    }
+    int dfd = ipcx__openat(pfd, ".", O_RDONLY | O_DIRECTORY, 0);
+    ipcx__close(pfd);
+    if (dfd < 0) {
+        return ipcx__err(dfd, "cannot read namespace: %s", ipcx_strerror(dfd));
+    }
+    DIR *d = fdopendir(dfd);
+    if (d == NULL) {
+        int rc = -errno;
+        ipcx__close(dfd);
+        return ipcx__err(rc, "cannot read namespace: %s", ipcx_strerror(rc));
+    }
+    int rc = 0;
+    struct dirent *e;
+    char stem[IPCX_NAME_MAX + 1];
+    while (rc == 0 && (e = readdir(d)) != NULL) {
+        if (stem_of(e->d_name, suffix, stem) != NULL) {
+            rc = fn(stem, arg);
+        }
+    }
+    closedir(d);
+    if (rc == 0) {
+        ipcx__err_clear();
+    }
+    return rc;
+}

@@ -1,0 +1,30 @@
+/* ns.h - internal: the namespace directory and object file names. */
+#ifndef IPCX_NS_NS_H
+#define IPCX_NS_NS_H
+
+#include <limits.h>
+
+/* Longest object file name: a name plus a type suffix such as ".mbox". */
+#define IPCX__FILE_MAX (200 + 16)
+
+/*
+ * Open the namespace directory (creating it if missing) as an O_DIRECTORY
+ * fd.  Returns the fd or a negative errno with the detail recorded.
+ */
+int ipcx__ns_open(void);
+
+/*
+ * Check NAME and write NAME+SUFFIX to OUT (IPCX__FILE_MAX + 1 bytes).
+ * WHAT names the object kind for the error message ("mailbox").
+ */
+int ipcx__ns_file(const char *name, const char *suffix, const char *what,
+                  char *out);
+
+/*
+ * Call FN(name, ARG) for each file in the namespace ending in SUFFIX whose
+ * stem is a valid name.  Stops at FN's first non-zero return, returning it.
+ */
+int ipcx__ns_list(const char *suffix, int (*fn)(const char *, void *),
+                  void *arg);
+
+#endif

@@ -1,0 +1,513 @@
+/*
+ * queue.c - the lock-free MPMC queue; see queue.h and docs/design.md.
+ *
+ * Memory-ordering summary (each site says which store its acquire pairs
+ * with):
+ *  - the producer fills the payload and metadata, then stores FULL with
+ *    release; a consumer's acquire load of FULL sees them;
+ *  - the consumer copies the payload, then stores DONE/TAKEN with release;
+ *    the acq_rel increment of the segment's `done` chains every finisher's
+ *    accesses to the one that frees the segment, and the free list's
+ *    acq_rel CAS hands them on to the next installer, so a segment is never
+ *    reinitialised while someone still reads or writes it;
+ *  - an installer initialises slots, then publishes the table entry with a
+ *    release CAS; lookups load entries with acquire.
+ * Every value read from shared memory that indexes memory (segment index,
+ * length) is range-checked first: a corrupt queue answers -EPROTO.
+ */
+#include <errno.h>
+#include <string.h>
+
+#include "ring/queue.h"
+
+#define TAG(w)    ((uint32_t)((w) >> 32))
+#define STATE(w)  ((uint32_t)((w) >> 28) & 0xfu)
+#define HOLDER(w) ((uint32_t)(w)&0x0fffffffu)
+#define CTL(tag, st, h)                                                        \
+    (((uint64_t)(uint32_t)(tag) << 32) | ((uint64_t)(st) << 28) |              \
+     ((uint64_t)(h)&0x0fffffffu))
+
+/* Table entry: generation tag in the high half; low half is segment index
+ * + 1 while installed, 0 once that generation is finished (free). */
+#define ENTRY(tag, idx1) (((uint64_t)(uint32_t)(tag) << 32) | (uint32_t)(idx1))
+
+#define SEG_SLOTS_MAX    64u
+#define SEG_BYTES_TARGET (1u << 20)
+
+static uint32_t floor_log2(uint64_t x)
+{
+    return x <= 1 ? 0 : 63 - (uint32_t)__builtin_clzll(x);
+}
+
+int ipcx__q_geometry(uint32_t cap, uint32_t max_msg, uint64_t max_bytes,
+                     struct ipcx__qgeom *g)
+{
+    uint64_t stride = ((uint64_t)max_msg + IPCX__Q_SLOT_HDR + 63) & ~63ull;
+    uint64_t k = SEG_BYTES_TARGET / stride;
+    k = k > SEG_SLOTS_MAX ? SEG_SLOTS_MAX : (k == 0 ? 1 : k);
+    if (cap == 0) {
+        k = k > 16 ? 16 : k; /* rendezvous: few messages wait at once */
+    } else if (cap != UINT32_MAX && k > cap) {
+        k = cap;
+    } else if (cap == UINT32_MAX && k > max_bytes / (4 * stride)) {
+        k = max_bytes / (4 * stride); /* at least four segments fit */
+    }
+    if (k == 0) {
+        return -EINVAL;
+    }
+    g->kshift = floor_log2(k);
+    k = 1ull << g->kshift;
+    g->stride = (uint32_t)stride;
+    g->seg_bytes = IPCX__Q_SEG_HDR + k * stride;
+    uint64_t m;
+    if (cap == UINT32_MAX) {
+        m = max_bytes / g->seg_bytes;
+    } else if (cap == 0) {
+        m = 8;
+    } else {
+        /* A backlog of cap positions spans ceil(cap/K) + 1 generations;
+         * one more lets a slow finisher lag without stopping producers. */
+        m = (cap + k - 1) / k + 2;
+    }
+    if (m < 2 || m > (1u << 24)) {
+        return -EINVAL;
+    }
+    g->M = g->S = (uint32_t)m;
+    return 0;
+}
+
+static struct ipcx__qseg *seg_at(struct ipcx__queue *q, uint32_t idx)
+{
+    return (struct ipcx__qseg *)(q->pool + (uint64_t)idx * q->seg_bytes);
+}
+
+static struct ipcx__qslot *slot_at(struct ipcx__queue *q, struct ipcx__qseg *s,
+                                   uint64_t pos)
+{
+    uint64_t i = pos & ((1ull << q->kshift) - 1);
+    return (struct ipcx__qslot *)((unsigned char *)s + IPCX__Q_SEG_HDR +
+                                  i * q->stride);
+}
+
+static void free_push(struct ipcx__queue *q, uint32_t idx)
+{
+    struct ipcx__qseg *s = seg_at(q, idx);
+    uint64_t top = atomic_load_explicit(&q->h->free_top, memory_order_relaxed);
+    do {
+        atomic_store_explicit(&s->next_free, (uint32_t)top,
+                              memory_order_relaxed);
+        /* Release: the link (and everything done with the segment before
+         * it was freed) is visible to the popper's acquire. The tag in the
+         * high half changes on every push and pop, defeating ABA. */
+    } while (!atomic_compare_exchange_weak_explicit(
+        &q->h->free_top, &top, ENTRY(TAG(top) + 1, idx + 1),
+        memory_order_acq_rel, memory_order_relaxed));
+}
+
+/* Pop a free segment: its index, -EAGAIN if the list is empty, -EPROTO. */
+static int64_t free_pop(struct ipcx__queue *q)
+{
+    /* Acquire pairs with free_push's release CAS. */
+    uint64_t top = atomic_load_explicit(&q->h->free_top, memory_order_acquire);
+    for (;;) {
+        uint32_t idx1 = (uint32_t)top;
+        if (idx1 == 0) {
+            return -EAGAIN;
+        }
+        if (idx1 > q->S) {
+            return -EPROTO;
+        }
+        /* May read a link another popper is changing: the tagged CAS below
+         * then fails and we retry with a fresh top. */
+        uint32_t next = atomic_load_explicit(&seg_at(q, idx1 - 1)->next_free,
+                                             memory_order_relaxed);
+        if (atomic_compare_exchange_weak_explicit(
+                &q->h->free_top, &top, ENTRY(TAG(top) + 1, next),
+                memory_order_acq_rel, memory_order_acquire)) {
+            return idx1 - 1;
+        }
+    }
+}
+
+/* A segment to install: from the free list, else a new one from the pool. */
+static int64_t seg_alloc(struct ipcx__queue *q)
+{
+    int64_t idx = free_pop(q);
+    if (idx != -EAGAIN) {
+        return idx;
+    }
+    uint32_t used =
+        atomic_load_explicit(&q->h->pool_used, memory_order_relaxed);
+    while (used < q->S) {
+        if (atomic_compare_exchange_weak_explicit(
+                &q->h->pool_used, &used, used + 1, memory_order_relaxed,
+                memory_order_relaxed)) {
+            int rc = q->grow != NULL ? q->grow(q->ctx, used) : 0;
+            /* A segment whose growth failed is never used. */
+            return rc < 0 ? rc : (int64_t)used;
+        }
+    }
+    return q->ceiling_is_error ? -ENOSPC : -EAGAIN;
+}
+
+void ipcx__q_format(struct ipcx__queue *q, int prealloc)
+{
+    for (uint32_t i = 0; i < q->M; i++) {
+        /* Entry i first serves generation i, whose predecessor there is
+         * generation i - M: mark that one finished. */
+        atomic_store_explicit(&q->table[i], ENTRY(i - q->M, 0),
+                              memory_order_relaxed);
+    }
+    if (prealloc) {
+        atomic_store_explicit(&q->h->pool_used, q->S, memory_order_relaxed);
+        for (uint32_t i = q->S; i-- > 0;) {
+            free_push(q, i);
+        }
+    }
+}
+
+/* Prepare segment IDX for generation N and try to install it in E's place. */
+static void install(struct ipcx__queue *q, uint64_t n, uint64_t e, uint32_t idx)
+{
+    struct ipcx__qseg *s = seg_at(q, idx);
+    uint64_t k = 1ull << q->kshift;
+    for (uint64_t i = 0; i < k; i++) {
+        struct ipcx__qslot *sl = slot_at(q, s, i);
+        atomic_store_explicit(&sl->ctl, CTL(n, IPCX__Q_EMPTY, 0),
+                              memory_order_relaxed);
+    }
+    atomic_store_explicit(&s->done, 0, memory_order_relaxed);
+    /* Release: the initialised slots are visible to whoever acquires the
+     * entry (lookup()). */
+    if (atomic_compare_exchange_strong_explicit(
+            &q->table[n % q->M], &e, ENTRY(n, idx + 1), memory_order_release,
+            memory_order_relaxed)) {
+        return;
+    }
+    free_push(q, idx); /* somebody else installed it first */
+}
+
+/* The segment of generation N if installed: 0, or -EAGAIN if the entry
+ * holds another generation (*e tells which), -EPROTO if corrupt. */
+static int lookup(struct ipcx__queue *q, uint64_t n, uint64_t *e,
+                  struct ipcx__qseg **seg)
+{
+    /* Acquire pairs with install()'s release CAS. */
+    *e = atomic_load_explicit(&q->table[n % q->M], memory_order_acquire);
+    uint32_t idx1 = (uint32_t)*e;
+    if (TAG(*e) != (uint32_t)n || idx1 == 0) {
+        return -EAGAIN;
+    }
+    if (idx1 > q->S) {
+        return -EPROTO;
+    }
+    *seg = seg_at(q, idx1 - 1);
+    return 0;
+}
+
+/* Producer side: the segment for position P, installing it if needed.
+ * -EAGAIN retry (tail moved), -EBUSY full, -ENOSPC, -EPROTO. */
+static int produce_seg(struct ipcx__queue *q, uint64_t p,
+                       struct ipcx__qseg **seg)
+{
+    uint64_t n = p >> q->kshift, e;
+    int rc = lookup(q, n, &e, seg);
+    if (rc != -EAGAIN) {
+        return rc;
+    }
+    if (atomic_load_explicit(&q->h->tail, memory_order_acquire) != p) {
+        return -EAGAIN; /* stale position */
+    }
+    if (e == ENTRY(n - q->M, 0)) {
+        int64_t idx = seg_alloc(q);
+        if (idx < 0) {
+            return idx == -EAGAIN ? -EBUSY : (int)idx;
+        }
+        install(q, n, e, (uint32_t)idx);
+        return -EAGAIN; /* installed (by us or another): look it up */
+    }
+    if (TAG(e) == (uint32_t)(n - q->M)) {
+        /* Generation n - M still holds the entry.  If consumers have not
+         * passed it, the backlog fills the table: the ceiling.  Otherwise a
+         * finisher lags: wait for it. */
+        uint64_t head = atomic_load_explicit(&q->h->head, memory_order_acquire);
+        int full = head < ((n - q->M + 1) << q->kshift);
+        return full && q->ceiling_is_error ? -ENOSPC : -EBUSY;
+    }
+    return -EPROTO;
+}
+
+static void help_advance(_Atomic uint64_t *ctr, uint64_t p)
+{
+    /* Relaxed: the counter is a hint; slot control words carry the data
+     * ordering.  A failed CAS means somebody else advanced it. */
+    atomic_compare_exchange_strong_explicit(
+        ctr, &p, p + 1, memory_order_relaxed, memory_order_relaxed);
+}
+
+/* Is position P beyond what a bounded queue may hold? */
+static int over_capacity(struct ipcx__queue *q, uint64_t p)
+{
+    if (q->cap == 0) {
+        return 0;
+    }
+    uint64_t head = atomic_load_explicit(&q->h->head, memory_order_acquire);
+    return (int64_t)(p - head) >= (int64_t)q->cap;
+}
+
+int ipcx__q_claim(struct ipcx__queue *q, uint32_t holder,
+                  struct ipcx__qref *ref)
+{
+    for (unsigned tries = 0;; tries++) {
+        uint64_t p = atomic_load_explicit(&q->h->tail, memory_order_acquire);
+        if (over_capacity(q, p)) {
+            return -EAGAIN;
+        }
+        struct ipcx__qseg *seg;
+        int rc = produce_seg(q, p, &seg);
+        if (rc == -EBUSY) {
+            return -EAGAIN;
+        }
+        if (rc == -EAGAIN) {
+            continue;
+        }
+        if (rc < 0) {
+            return rc;
+        }
+        struct ipcx__qslot *s = slot_at(q, seg, p);
+        uint64_t n = p >> q->kshift;
+        uint64_t w = atomic_load_explicit(&s->ctl, memory_order_acquire);
+        if (w == CTL(n, IPCX__Q_EMPTY, 0)) {
+            /* The claim itself: whoever moves EMPTY to WRITING owns p, and
+             * the holder is recorded in the same atomic step. */
+            if (atomic_compare_exchange_strong_explicit(
+                    &s->ctl, &w, CTL(n, IPCX__Q_WRITING, holder),
+                    memory_order_acquire, memory_order_relaxed)) {
+                help_advance(&q->h->tail, p);
+                *ref = (struct ipcx__qref){s, seg, p};
+                return 0;
+            }
+        }
+        if (TAG(w) == (uint32_t)n && STATE(w) != IPCX__Q_EMPTY) {
+            help_advance(&q->h->tail, p); /* p is taken; move tail on */
+        } else if (TAG(w) != (uint32_t)n && tries > 1000000) {
+            return -EPROTO; /* a slot that never matches its segment */
+        }
+    }
+}
+
+void ipcx__q_publish(struct ipcx__queue *q, struct ipcx__qref *ref,
+                     uint32_t len, uint32_t flags)
+{
+    struct ipcx__qslot *s = ref->slot;
+    uint64_t n = ref->pos >> q->kshift;
+    atomic_store_explicit(&s->len, len, memory_order_relaxed);
+    atomic_store_explicit(&s->flags, flags, memory_order_relaxed);
+    /* Release: payload and metadata written above are visible to the
+     * consumer whose acquire load sees FULL. */
+    atomic_store_explicit(&s->ctl, CTL(n, IPCX__Q_FULL, 0),
+                          memory_order_release);
+}
+
+/* A slot of generation N is finished: count it; the last one frees the
+ * segment for reuse. */
+static void slot_done(struct ipcx__queue *q, struct ipcx__qseg *seg, uint64_t n)
+{
+    /* acq_rel: each finisher releases its accesses to the segment; the last
+     * acquires them all before handing the segment back. */
+    uint32_t d = atomic_fetch_add_explicit(&seg->done, 1, memory_order_acq_rel);
+    if (d + 1 != (1u << q->kshift)) {
+        return;
+    }
+    uint32_t idx = (uint32_t)(((unsigned char *)seg - q->pool) / q->seg_bytes);
+    uint64_t e = ENTRY(n, idx + 1);
+    atomic_compare_exchange_strong_explicit(&q->table[n % q->M], &e,
+                                            ENTRY(n, 0), memory_order_release,
+                                            memory_order_relaxed);
+    free_push(q, idx);
+}
+
+/* Mark a slot DONE from state EXPECT (a CAS: a reclaimer may race). */
+static int finish_slot(struct ipcx__queue *q, struct ipcx__qref *ref,
+                       uint64_t expect)
+{
+    uint64_t n = ref->pos >> q->kshift;
+    /* Release pairs with slot_done()'s acquire chain (see file comment). */
+    if (!atomic_compare_exchange_strong_explicit(
+            &ref->slot->ctl, &expect, CTL(n, IPCX__Q_DONE, 0),
+            memory_order_release, memory_order_relaxed)) {
+        return -EALREADY;
+    }
+    slot_done(q, ref->seg, n);
+    return 0;
+}
+
+/* Consumer: inspect position P.  0 claimed, -EAGAIN nothing yet, 1 retry. */
+static int take_at(struct ipcx__queue *q, uint64_t p, uint32_t holder,
+                   size_t cap, struct ipcx__qref *ref)
+{
+    uint64_t n = p >> q->kshift, e;
+    struct ipcx__qseg *seg;
+    int rc = lookup(q, n, &e, &seg);
+    if (rc == -EAGAIN) {
+        if (TAG(e) == (uint32_t)(n - q->M)) {
+            /* Generation n is not installed: nothing was produced at p yet,
+             * unless head moved while we looked. */
+            return atomic_load_explicit(&q->h->head, memory_order_acquire) == p
+                       ? -EAGAIN
+                       : 1;
+        }
+        /* Generation n is finished (every slot delivered or withdrawn, so
+         * possibly never passed by a consumer): jump head past it. */
+        uint64_t next = (n + 1) << q->kshift;
+        atomic_compare_exchange_strong_explicit(
+            &q->h->head, &p, next, memory_order_relaxed, memory_order_relaxed);
+        return 1;
+    }
+    if (rc < 0) {
+        return rc;
+    }
+    struct ipcx__qslot *s = slot_at(q, seg, p);
+    /* Acquire pairs with ipcx__q_publish()'s release store of FULL. */
+    uint64_t w = atomic_load_explicit(&s->ctl, memory_order_acquire);
+    if (TAG(w) != (uint32_t)n) {
+        return 1; /* recycled since the lookup: look again */
+    }
+    switch (STATE(w)) {
+    case IPCX__Q_EMPTY:
+    case IPCX__Q_WRITING:
+        return -EAGAIN;
+    case IPCX__Q_FULL:
+        break;
+    case IPCX__Q_READING:
+    case IPCX__Q_TAKEN:
+    case IPCX__Q_DONE:
+        help_advance(&q->h->head, p);
+        return 1;
+    default:
+        return -EPROTO;
+    }
+    uint32_t len = atomic_load_explicit(&s->len, memory_order_relaxed);
+    if (len <= q->max_msg && len > cap) {
+        return -EMSGSIZE;
+    }
+    if (!atomic_compare_exchange_strong_explicit(
+            &s->ctl, &w, CTL(n, IPCX__Q_READING, holder), memory_order_acquire,
+            memory_order_relaxed)) {
+        return 1;
+    }
+    help_advance(&q->h->head, p);
+    *ref = (struct ipcx__qref){s, seg, p};
+    if (len > q->max_msg) {
+        /* A length no sender could have written: drop the message. */
+        finish_slot(q, ref, CTL(n, IPCX__Q_READING, holder));
+        return -EPROTO;
+    }
+    return 0;
+}
+
+int ipcx__q_take(struct ipcx__queue *q, uint32_t holder, size_t cap,
+                 struct ipcx__qref *ref)
+{
+    uint64_t last = UINT64_MAX;
+    unsigned same = 0;
+    for (;;) {
+        uint64_t p = atomic_load_explicit(&q->h->head, memory_order_acquire);
+        int rc = take_at(q, p, holder, cap, ref);
+        if (rc != 1) {
+            return rc;
+        }
+        /* Retrying at one position forever means the memory lies. */
+        same = p == last ? same + 1 : 0;
+        last = p;
+        if (same > 1000000) {
+            return -EPROTO;
+        }
+    }
+}
+
+int ipcx__q_finish(struct ipcx__queue *q, struct ipcx__qref *ref,
+                   uint32_t holder, int32_t rcv_pid)
+{
+    uint64_t n = ref->pos >> q->kshift;
+    uint64_t reading = CTL(n, IPCX__Q_READING, holder);
+    uint32_t flags =
+        atomic_load_explicit(&ref->slot->flags, memory_order_relaxed);
+    if ((flags & IPCX__Q_FLAG_ACK) == 0) {
+        finish_slot(q, ref, reading);
+        return 0;
+    }
+    atomic_store_explicit(&ref->slot->rcv_pid, rcv_pid, memory_order_relaxed);
+    /* Release: rcv_pid is visible to the sender's acquire in q_acked(). */
+    atomic_compare_exchange_strong_explicit(
+        &ref->slot->ctl, &reading, CTL(n, IPCX__Q_TAKEN, holder),
+        memory_order_release, memory_order_relaxed);
+    return 1;
+}
+
+int ipcx__q_acked(struct ipcx__queue *q, struct ipcx__qref *ref,
+                  int32_t *rcv_pid)
+{
+    uint64_t n = ref->pos >> q->kshift;
+    /* Acquire pairs with the TAKEN release in ipcx__q_finish(). */
+    uint64_t w = atomic_load_explicit(&ref->slot->ctl, memory_order_acquire);
+    if (TAG(w) != (uint32_t)n) {
+        return -EPROTO;
+    }
+    switch (STATE(w)) {
+    case IPCX__Q_FULL:
+    case IPCX__Q_READING:
+        return -EAGAIN;
+    case IPCX__Q_TAKEN:
+        *rcv_pid =
+            atomic_load_explicit(&ref->slot->rcv_pid, memory_order_relaxed);
+        return finish_slot(q, ref, w) == 0 ? 0 : -EPROTO;
+    default:
+        return -EPROTO;
+    }
+}
+
+/* Move head past finished positions at the front (withdrawn messages), so
+ * that depth counts only what a receiver could still get. */
+static void settle_head(struct ipcx__queue *q)
+{
+    for (int i = 0; i < 64; i++) {
+        uint64_t p = atomic_load_explicit(&q->h->head, memory_order_acquire);
+        uint64_t n = p >> q->kshift, e;
+        struct ipcx__qseg *seg;
+        int rc = lookup(q, n, &e, &seg);
+        if (rc == -EAGAIN && TAG(e) != (uint32_t)(n - q->M)) {
+            uint64_t next = (n + 1) << q->kshift;
+            atomic_compare_exchange_strong_explicit(&q->h->head, &p, next,
+                                                    memory_order_relaxed,
+                                                    memory_order_relaxed);
+            continue;
+        }
+        if (rc < 0) {
+            return;
+        }
+        uint64_t w = atomic_load_explicit(&slot_at(q, seg, p)->ctl,
+                                          memory_order_acquire);
+        if (TAG(w) != (uint32_t)n || STATE(w) != IPCX__Q_DONE) {
+            return;
+        }
+        help_advance(&q->h->head, p);
+    }
+}
+
+int ipcx__q_cancel(struct ipcx__queue *q, struct ipcx__qref *ref)
+{
+    uint64_t n = ref->pos >> q->kshift;
+    int rc = finish_slot(q, ref, CTL(n, IPCX__Q_FULL, 0));
+    if (rc == 0) {
+        settle_head(q);
+    }
+    return rc;
+}
+
+uint64_t ipcx__q_depth(const struct ipcx__queue *q)
+{
+    uint64_t head = atomic_load_explicit(&q->h->head, memory_order_acquire);
+    uint64_t tail = atomic_load_explicit(&q->h->tail, memory_order_acquire);
+    return tail > head ? tail - head : 0;
+}

@@ -1,0 +1,1 @@
+ipcx_add_test(test_queue SOURCES test_queue.c TIMEOUT 60)
