@@ -123,6 +123,7 @@ IPCX_API int ipcx_mailbox_destroy(const char *name);
  * -ETIMEDOUT, -ENOSPC (unbounded ceiling reached), -EIDRM (destroyed),
  * -EINVAL (NULL handle, NULL BUF with LEN > 0, negative timeout), -EPROTO
  * (the shared memory is corrupt).  A failed send leaves nothing queued.
+ * The unbounded ceiling is freed a segment (up to 64 messages) at a time.
  */
 IPCX_API int ipcx_mailbox_send(ipcx_mailbox *mb, const void *buf, size_t len,
                                int64_t timeout_ns);
@@ -135,7 +136,9 @@ IPCX_API int ipcx_mailbox_send(ipcx_mailbox *mb, const void *buf, size_t len,
  * only once a receiver has taken the message (as a rendezvous does) and
  * writes that receiver's pid to *receiver (which must then be non-NULL).  If
  * the timeout expires before any receiver took it the message is withdrawn
- * and the call answers -ETIMEDOUT (or -EAGAIN).
+ * and the call answers -ETIMEDOUT (or -EAGAIN).  No receiver will ever see a
+ * withdrawn message; on a bounded mailbox its place still counts against
+ * the capacity until the messages queued before it have been received.
  * Unknown flags: -EINVAL.
  */
 IPCX_API int ipcx_mailbox_send_ex(ipcx_mailbox *mb, const void *buf, size_t len,

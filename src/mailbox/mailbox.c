@@ -453,9 +453,28 @@ int ipcx_mailbox_destroy(const char *name)
     return rc;
 }
 
+static int cmp_pid(const void *a, const void *b)
+{
+    pid_t x = *(const pid_t *)a, y = *(const pid_t *)b;
+    return (x > y) - (x < y);
+}
+
+/* Distinct pids among N entries of PIDS (sorted in place). */
+static uint32_t distinct(pid_t *pids, uint32_t n)
+{
+    qsort(pids, n, sizeof *pids, cmp_pid);
+    uint32_t d = 0;
+    for (uint32_t i = 0; i < n; i++) {
+        d += i == 0 || pids[i] != pids[i - 1];
+    }
+    return d;
+}
+
 static void count_procs(struct ipcx_mailbox *mb, int own_alive,
                         ipcx_mailbox_info *st)
 {
+    pid_t pids[MBX_NPROC];
+    uint32_t n = 0;
     for (uint32_t i = 0; i < MBX_NPROC; i++) {
         struct mbx_proc *e = &mb->procs[i];
         if (!atomic_load_explicit(&e->used, memory_order_acquire)) {
@@ -467,13 +486,14 @@ static void count_procs(struct ipcx_mailbox *mb, int own_alive,
         int alive =
             (own_alive && mb->me == e) || ipcx__mbx_entry_locked(mb->fd, i);
         if (alive) {
-            st->nopen++;
+            pids[n++] = atomic_load_explicit(&e->pid, memory_order_relaxed);
             st->send_waiting +=
                 atomic_load_explicit(&e->send_waiting, memory_order_relaxed);
             st->recv_waiting +=
                 atomic_load_explicit(&e->recv_waiting, memory_order_relaxed);
         }
     }
+    st->nopen = distinct(pids, n);
 }
 
 static int fill_stat(struct ipcx_mailbox *mb, ipcx_mailbox_info *out)
