@@ -1,1 +1,2 @@
 ipcx_add_test(test_queue SOURCES test_queue.c TIMEOUT 60)
+ipcx_add_test(test_fastpath SOURCES test_fastpath.c TIMEOUT 60)

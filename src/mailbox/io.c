@@ -109,17 +109,16 @@ static int check_send(struct ipcx_mailbox *mb, const void *buf, size_t len,
 }
 
 /* Wait until the message of OP is taken; withdraw it if time runs out. */
-static int await_taken(struct op *op, int64_t deadline, pid_t *receiver)
+static int await_taken(struct op *op, struct ipcx__deadline *d, pid_t *receiver)
 {
     struct ipcx_mailbox *mb = op->mb;
     struct mbx_header *h = mb->hdr;
-    int nowait = deadline == IPCX__NOWAIT;
+    int nowait = d->timeout_ns == 0;
     if (nowait &&
         atomic_load_explicit(&h->ev_msg.waiters, memory_order_relaxed) > 0) {
-        deadline = ipcx__now_ns() + RENDEZVOUS_NOWAIT_GRACE_NS;
+        ipcx__deadline_init(d, RENDEZVOUS_NOWAIT_GRACE_NS);
     }
-    int rc = ipcx__wait(&h->ev_space, try_acked, op, deadline,
-                        &mb->me->send_waiting);
+    int rc = ipcx__wait(&h->ev_space, try_acked, op, d, &mb->me->send_waiting);
     if (nowait && rc == -ETIMEDOUT) {
         rc = -EAGAIN; /* the caller asked not to wait; the grace is ours */
     }
@@ -129,7 +128,9 @@ static int await_taken(struct op *op, int64_t deadline, pid_t *receiver)
             return rc;
         }
         /* A receiver claimed it first: it is being copied right now. */
-        rc = ipcx__wait(&h->ev_space, try_acked, op, IPCX__NEVER,
+        struct ipcx__deadline forever;
+        ipcx__deadline_init(&forever, IPCX_FOREVER);
+        rc = ipcx__wait(&h->ev_space, try_acked, op, &forever,
                         &mb->me->send_waiting);
     }
     if (rc < 0) {
@@ -145,19 +146,18 @@ static int await_taken(struct op *op, int64_t deadline, pid_t *receiver)
 int ipcx_mailbox_send_ex(ipcx_mailbox *mb, const void *buf, size_t len,
                          int64_t timeout_ns, unsigned flags, pid_t *receiver)
 {
-    int64_t deadline;
+    struct ipcx__deadline d;
     ipcx__err_clear();
     int rc = check_send(mb, buf, len, flags, receiver);
     if (rc < 0) {
         return rc;
     }
-    if (ipcx__deadline(timeout_ns, &deadline) < 0) {
+    if (ipcx__deadline_init(&d, timeout_ns) < 0) {
         return ipcx__err(-EINVAL, "negative timeout");
     }
     struct op op = {.mb = mb};
     struct mbx_header *h = mb->hdr;
-    rc = ipcx__wait(&h->ev_space, try_claim, &op, deadline,
-                    &mb->me->send_waiting);
+    rc = ipcx__wait(&h->ev_space, try_claim, &op, &d, &mb->me->send_waiting);
     if (rc < 0) {
         return explain(mb, rc);
     }
@@ -175,7 +175,7 @@ int ipcx_mailbox_send_ex(ipcx_mailbox *mb, const void *buf, size_t len,
     if (!ack) {
         return 0;
     }
-    rc = await_taken(&op, deadline, receiver);
+    rc = await_taken(&op, &d, receiver);
     if (rc < 0) {
         /* Withdrawn: it was never delivered, so it does not count. */
         atomic_fetch_sub_explicit(&mb->me->sent, 1, memory_order_relaxed);
@@ -193,13 +193,13 @@ int ipcx_mailbox_send(ipcx_mailbox *mb, const void *buf, size_t len,
 long ipcx_mailbox_recv_ex(ipcx_mailbox *mb, void *buf, size_t cap,
                           int64_t timeout_ns, ipcx_msg_info *info)
 {
-    int64_t deadline;
+    struct ipcx__deadline d;
     ipcx__err_clear();
     if (mb == NULL || (buf == NULL && cap > 0)) {
         return ipcx__err(-EINVAL,
                          mb == NULL ? "NULL mailbox handle" : "NULL buffer");
     }
-    if (ipcx__deadline(timeout_ns, &deadline) < 0) {
+    if (ipcx__deadline_init(&d, timeout_ns) < 0) {
         return ipcx__err(-EINVAL, "negative timeout");
     }
     int rc;
@@ -209,7 +209,7 @@ long ipcx_mailbox_recv_ex(ipcx_mailbox *mb, void *buf, size_t cap,
     }
     struct op op = {.mb = mb, .cap = cap};
     struct mbx_header *h = mb->hdr;
-    rc = ipcx__wait(&h->ev_msg, try_take, &op, deadline, &mb->me->recv_waiting);
+    rc = ipcx__wait(&h->ev_msg, try_take, &op, &d, &mb->me->recv_waiting);
     if (rc == -EMSGSIZE) {
         return ipcx__err(rc,
                          "the next message is longer than the %zu-byte "

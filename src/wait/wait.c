@@ -15,18 +15,25 @@ int64_t ipcx__now_ns(void)
     return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
-int ipcx__deadline(int64_t timeout_ns, int64_t *deadline)
+int ipcx__deadline_init(struct ipcx__deadline *d, int64_t timeout_ns)
 {
     if (timeout_ns < 0) {
         return -EINVAL;
     }
-    if (timeout_ns == 0) {
-        *deadline = IPCX__NOWAIT;
-        return 0;
-    }
-    int64_t now = ipcx__now_ns();
-    *deadline = timeout_ns >= INT64_MAX - now ? IPCX__NEVER : now + timeout_ns;
+    d->timeout_ns = timeout_ns;
+    d->at = -1;
     return 0;
+}
+
+/* The absolute deadline, computed on first use. */
+static int64_t deadline_at(struct ipcx__deadline *d)
+{
+    if (d->at < 0) {
+        int64_t now = ipcx__now_ns();
+        d->at = d->timeout_ns >= INT64_MAX - now ? IPCX__NEVER
+                                                 : now + d->timeout_ns;
+    }
+    return d->at;
 }
 
 int ipcx__futex_wait(_Atomic uint32_t *word, uint32_t expect, int64_t deadline)
@@ -78,46 +85,56 @@ static inline void cpu_relax(void)
 #endif
 }
 
-/* How long a waiter spins before sleeping: IPCX_SPIN_NS, default 20 us;
- * no spinning at all on a single CPU, where the peer needs ours. */
-static int64_t spin_budget_ns(void)
+static inline void spin_round(void)
 {
-    static _Atomic int64_t budget = -1;
-    int64_t b = atomic_load_explicit(&budget, memory_order_relaxed);
-    if (b >= 0) {
-        return b;
+    for (int k = 0; k < 8; k++) {
+        cpu_relax();
     }
-    const char *env = getenv("IPCX_SPIN_NS");
-    b = env != NULL ? atoll(env) : 20000;
-    if (b < 0 || b > 10000000 || sysconf(_SC_NPROCESSORS_ONLN) < 2) {
-        b = b < 0 || b > 10000000 ? 20000 : 0;
-    }
-    atomic_store_explicit(&budget, b, memory_order_relaxed);
-    return b;
 }
 
-static int spin(int (*try)(void *), void *arg, int64_t deadline)
+/*
+ * How many rounds a waiter spins before sleeping.  The budget is a time,
+ * IPCX_SPIN_NS (default 20 us; 0 on a single CPU, where the peer needs
+ * ours), converted once into rounds: reading the clock inside the loop
+ * would itself be a system call on some virtual machines.
+ */
+static int64_t spin_rounds(int (*try)(void *), void *arg, int *rc)
 {
-    int64_t budget = spin_budget_ns();
-    if (budget == 0) {
-        return -EAGAIN;
+    static _Atomic int64_t rounds = -1;
+    int64_t r = atomic_load_explicit(&rounds, memory_order_relaxed);
+    if (r >= 0) {
+        return r;
     }
-    int64_t end = ipcx__now_ns() + budget;
-    if (end > deadline) {
-        end = deadline;
+    const char *env = getenv("IPCX_SPIN_NS");
+    int64_t ns = env != NULL ? atoll(env) : 20000;
+    if (ns < 0 || ns > 10000000) {
+        ns = 20000;
     }
-    for (unsigned i = 1;; i++) {
-        for (int k = 0; k < 8; k++) {
-            cpu_relax();
-        }
-        int rc = try(arg);
-        if (rc != -EAGAIN) {
-            return rc;
-        }
-        if ((i & 15) == 0 && ipcx__now_ns() >= end) {
-            return -EAGAIN;
-        }
+    if (sysconf(_SC_NPROCESSORS_ONLN) < 2) {
+        ns = 0;
     }
+    /* Calibrate on the caller's own operation: time 256 rounds. */
+    int64_t t0 = ipcx__now_ns();
+    int64_t k;
+    for (k = 0; k < 256 && *rc == -EAGAIN; k++) {
+        spin_round();
+        *rc = try(arg);
+    }
+    int64_t per = (ipcx__now_ns() - t0) / (k > 0 ? k : 1);
+    r = ns / (per > 0 ? per : 1);
+    atomic_store_explicit(&rounds, r, memory_order_relaxed);
+    return r;
+}
+
+static int spin(int (*try)(void *), void *arg)
+{
+    int rc = -EAGAIN;
+    int64_t rounds = spin_rounds(try, arg, &rc);
+    for (int64_t i = 0; i < rounds && rc == -EAGAIN; i++) {
+        spin_round();
+        rc = try(arg);
+    }
+    return rc;
 }
 
 /* One sleep: announce ourselves, re-check, then block. */
@@ -138,18 +155,19 @@ static int sleep_once(struct ipcx__event *ev, int (*try)(void *), void *arg,
 }
 
 int ipcx__wait(struct ipcx__event *ev, int (*try)(void *), void *arg,
-               int64_t deadline, _Atomic uint32_t *waiting)
+               struct ipcx__deadline *d, _Atomic uint32_t *waiting)
 {
     int rc = try(arg);
-    if (rc != -EAGAIN || deadline == IPCX__NOWAIT) {
+    if (rc != -EAGAIN || d->timeout_ns == 0) {
         return rc;
     }
-    rc = spin(try, arg, deadline);
+    rc = spin(try, arg);
     if (rc != -EAGAIN) {
         return rc;
     }
+    int64_t deadline = deadline_at(d);
     if (waiting != NULL) {
-        atomic_store_explicit(waiting, 1, memory_order_relaxed);
+        atomic_fetch_add_explicit(waiting, 1, memory_order_relaxed);
     }
     int timed_out = 0;
     while ((rc = sleep_once(ev, try, arg, deadline, &timed_out)) == -EAGAIN) {
@@ -163,7 +181,7 @@ int ipcx__wait(struct ipcx__event *ev, int (*try)(void *), void *arg,
         }
     }
     if (waiting != NULL) {
-        atomic_store_explicit(waiting, 0, memory_order_relaxed);
+        atomic_fetch_sub_explicit(waiting, 1, memory_order_relaxed);
     }
     return rc;
 }

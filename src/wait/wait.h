@@ -18,15 +18,22 @@ struct ipcx__event {
     _Atomic uint32_t waiters; /* callers between prepare and finish */
 };
 
-/* Deadlines are absolute CLOCK_MONOTONIC nanoseconds; these two are special:
- * IPCX__NOWAIT (try once) and IPCX__NEVER (no deadline). */
-#define IPCX__NOWAIT 0
-#define IPCX__NEVER  INT64_MAX
+/*
+ * A deadline: the caller's relative timeout, turned into an absolute
+ * CLOCK_MONOTONIC time only when a wait really begins, so that an operation
+ * that succeeds at once never reads the clock (a system call on some VMs).
+ */
+struct ipcx__deadline {
+    int64_t timeout_ns; /* 0: try once; INT64_MAX: no limit */
+    int64_t at;         /* absolute ns once computed, else -1 */
+};
+
+#define IPCX__NEVER INT64_MAX
 
 int64_t ipcx__now_ns(void);
 
-/* Turn a relative timeout into a deadline; -EINVAL if negative. */
-int ipcx__deadline(int64_t timeout_ns, int64_t *deadline);
+/* Start a deadline TIMEOUT_NS from the first wait; -EINVAL if negative. */
+int ipcx__deadline_init(struct ipcx__deadline *d, int64_t timeout_ns);
 
 /*
  * Wake sleepers after a state change the caller has already published.
@@ -36,12 +43,12 @@ void ipcx__event_notify(struct ipcx__event *ev, int n);
 
 /*
  * Call TRY(ARG) until it returns anything but -EAGAIN, waiting on EV between
- * attempts, for at most until DEADLINE.  Returns TRY's result, or -EAGAIN
- * (DEADLINE == IPCX__NOWAIT) / -ETIMEDOUT when time runs out.  If WAITING is
- * not NULL it is set to 1 while the caller sleeps (for ipcx stat / ps).
+ * attempts, for at most until the deadline D.  Returns TRY's result, or
+ * -EAGAIN (timeout 0) / -ETIMEDOUT when time runs out.  WAITING, if not
+ * NULL, is incremented while the caller sleeps (for ipcx stat / ps).
  */
 int ipcx__wait(struct ipcx__event *ev, int (*try)(void *), void *arg,
-               int64_t deadline, _Atomic uint32_t *waiting);
+               struct ipcx__deadline *d, _Atomic uint32_t *waiting);
 
 /* Sleep on EV until it is notified, its value is not EXPECT, or DEADLINE. */
 int ipcx__futex_wait(_Atomic uint32_t *word, uint32_t expect, int64_t deadline);
