@@ -120,6 +120,35 @@ static void test_holes(void)
     free(t.mem);
 }
 
+/* Bounded: a withdrawn message gives its place back at once, even behind
+ * a message nobody has received yet. */
+static void test_withdrawn_capacity(void)
+{
+    struct harness t;
+    setup(&t, 4, 64, 0);
+    uint32_t v;
+    for (int round = 0; round < 100; round++) {
+        CHECK_RC(put(&t, 100, 0, NULL), 0); /* stays queued a while */
+        for (int i = 0; i < 3; i++) {
+            struct ipcx__qref ref;
+            CHECK_RC(put(&t, 0, IPCX__Q_FLAG_ACK, &ref), 0);
+            CHECK_RC(ipcx__q_cancel(&t.q, &ref), 0);
+        }
+        CHECK(ipcx__q_depth(&t.q) == 1);
+        for (uint32_t i = 1; i <= 3; i++) {
+            CHECK_RC(put(&t, 100 + i, 0, NULL), 0);
+        }
+        CHECK_RC(put(&t, 999, 0, NULL), -EAGAIN); /* 4 real: full */
+        for (uint32_t i = 0; i <= 3; i++) {
+            CHECK_RC(get(&t, &v), 0);
+            CHECK(v == 100 + i);
+        }
+        CHECK_RC(get(&t, &v), -EAGAIN);
+        CHECK(ipcx__q_depth(&t.q) == 0);
+    }
+    free(t.mem);
+}
+
 /* Unbounded: the ceiling answers -ENOSPC, and draining a segment's worth of
  * messages makes room again; order survives. */
 static void test_ceiling(void)
@@ -199,6 +228,7 @@ int main(void)
         test_bounded_laps(caps[i]);
     }
     test_holes();
+    test_withdrawn_capacity();
     test_ceiling();
     test_msgsize();
     test_corrupt();

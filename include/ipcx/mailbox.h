@@ -19,8 +19,9 @@
  *   - IPCX_POLICY_EXCLUSIVE: one process at a time holds the receive right,
  *     taken by its first receive; others get -EBUSY until it closes the
  *     mailbox, releases or transfers the right, or dies;
- *   - IPCX_POLICY_PAIR: at most two processes may have the mailbox open; a
- *     third open answers -EBUSY.
+ *   - IPCX_POLICY_PAIR: at most two processes may have the mailbox open
+ *     (a process may open several handles); a third process's open answers
+ *     -EBUSY.
  *
  * Messages from one sender are received in the order sent, each exactly once.
  * An oversize message is refused with -EMSGSIZE, never truncated.
@@ -123,7 +124,9 @@ IPCX_API int ipcx_mailbox_destroy(const char *name);
  * -ETIMEDOUT, -ENOSPC (unbounded ceiling reached), -EIDRM (destroyed),
  * -EINVAL (NULL handle, NULL BUF with LEN > 0, negative timeout), -EPROTO
  * (the shared memory is corrupt).  A failed send leaves nothing queued.
- * The unbounded ceiling is freed a segment (up to 64 messages) at a time.
+ * The unbounded ceiling is freed a segment (up to 64 messages) at a time;
+ * a withdrawn receipt send (below) keeps its place in that memory until the
+ * receivers have passed it.
  */
 IPCX_API int ipcx_mailbox_send(ipcx_mailbox *mb, const void *buf, size_t len,
                                int64_t timeout_ns);
@@ -137,8 +140,7 @@ IPCX_API int ipcx_mailbox_send(ipcx_mailbox *mb, const void *buf, size_t len,
  * writes that receiver's pid to *receiver (which must then be non-NULL).  If
  * the timeout expires before any receiver took it the message is withdrawn
  * and the call answers -ETIMEDOUT (or -EAGAIN).  No receiver will ever see a
- * withdrawn message; on a bounded mailbox its place still counts against
- * the capacity until the messages queued before it have been received.
+ * withdrawn message, and it no longer counts against a bounded capacity.
  * Unknown flags: -EINVAL.
  */
 IPCX_API int ipcx_mailbox_send_ex(ipcx_mailbox *mb, const void *buf, size_t len,

@@ -27,8 +27,10 @@ void ipcx__mbx_unregister(struct ipcx_mailbox *mb);
 int ipcx__mbx_alive(struct ipcx_mailbox *mb, uint32_t holder);
 int ipcx__mbx_take_pair_place(struct ipcx_mailbox *mb);
 int ipcx__mbx_rx_right(struct ipcx_mailbox *mb);
-/* Live holder id of the registered process PID, or 0. */
+/* Live holder id of a handle of process PID (ours if PID is us), or 0. */
 uint32_t ipcx__mbx_find_pid(struct ipcx_mailbox *mb, pid_t pid);
+/* The same, never answering our own handle. */
+uint32_t ipcx__mbx_find_pid_other(struct ipcx_mailbox *mb, pid_t pid);
 /* Is registry entry IDX held by a live process? (a syscall) */
 int ipcx__mbx_entry_locked(int fd, uint32_t idx);
 

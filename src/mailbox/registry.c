@@ -98,9 +98,14 @@ void ipcx__mbx_unregister(struct ipcx_mailbox *mb)
     struct mbx_proc *e = mb->me;
     uint32_t me = mb->holder;
     atomic_compare_exchange_strong(&h->rx_owner, &me, 0);
-    for (int s = 0; s < 2; s++) {
-        me = mb->holder;
-        atomic_compare_exchange_strong(&h->pair[s], &me, 0);
+    if (mb->policy == IPCX_POLICY_PAIR) {
+        /* A pair place belongs to the process: if another handle of ours
+         * is still open, the place passes to it. */
+        uint32_t heir = ipcx__mbx_find_pid_other(mb, mb->pid);
+        for (int s = 0; s < 2; s++) {
+            me = mb->holder;
+            atomic_compare_exchange_strong(&h->pair[s], &me, heir);
+        }
     }
     atomic_fetch_add_explicit(&h->sent_closed, e->sent, memory_order_relaxed);
     atomic_fetch_add_explicit(&h->received_closed, e->received,
@@ -131,9 +136,26 @@ int ipcx__mbx_alive(struct ipcx_mailbox *mb, uint32_t holder)
     return ipcx__mbx_entry_locked(mb->fd, idx);
 }
 
+/* The pid of live holder H (0 if none). */
+static pid_t holder_pid(struct ipcx_mailbox *mb, uint32_t h)
+{
+    if (!ipcx__mbx_alive(mb, h)) {
+        return 0;
+    }
+    return atomic_load_explicit(&mb->procs[MBX_HOLDER_IDX(h)].pid,
+                                memory_order_relaxed);
+}
+
 int ipcx__mbx_take_pair_place(struct ipcx_mailbox *mb)
 {
     struct mbx_header *h = mb->hdr;
+    /* A process has one place however many handles it opens. */
+    for (int s = 0; s < 2; s++) {
+        uint32_t cur = atomic_load_explicit(&h->pair[s], memory_order_acquire);
+        if (cur != 0 && holder_pid(mb, cur) == mb->pid) {
+            return 0;
+        }
+    }
     for (int s = 0; s < 2; s++) {
         uint32_t cur = atomic_load_explicit(&h->pair[s], memory_order_acquire);
         /* CAS from the value we judged free (empty or dead): if anyone else
@@ -165,8 +187,19 @@ int ipcx__mbx_rx_right(struct ipcx_mailbox *mb)
 
 uint32_t ipcx__mbx_find_pid(struct ipcx_mailbox *mb, pid_t pid)
 {
+    if (pid == mb->pid && mb->me != NULL) {
+        return mb->holder;
+    }
+    return ipcx__mbx_find_pid_other(mb, pid);
+}
+
+uint32_t ipcx__mbx_find_pid_other(struct ipcx_mailbox *mb, pid_t pid)
+{
     for (uint32_t idx = 0; idx < MBX_NPROC; idx++) {
         struct mbx_proc *e = &mb->procs[idx];
+        if (idx == mb->my_idx) {
+            continue;
+        }
         if (!atomic_load_explicit(&e->used, memory_order_acquire) ||
             atomic_load_explicit(&e->pid, memory_order_relaxed) != pid) {
             continue;

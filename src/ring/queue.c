@@ -11,7 +11,10 @@
  *    acq_rel CAS hands them on to the next installer, so a segment is never
  *    reinitialised while someone still reads or writes it;
  *  - an installer initialises slots, then publishes the table entry with a
- *    release CAS; lookups load entries with acquire.
+ *    release CAS; lookups load entries with acquire;
+ *  - a segment is freed after all K slots finished AND head passed its last
+ *    position (K + 1 counts on `done`), so consumers never meet a finished
+ *    generation that head has not passed.
  * Every value read from shared memory that indexes memory (segment index,
  * length) is range-checked first: a corrupt queue answers -EPROTO.
  */
@@ -245,14 +248,27 @@ static void help_advance(_Atomic uint64_t *ctr, uint64_t p)
         ctr, &p, p + 1, memory_order_relaxed, memory_order_relaxed);
 }
 
-/* Is position P beyond what a bounded queue may hold? */
+/* Withdrawn positions ahead of head (never negative to a reader). */
+static uint64_t holes(const struct ipcx__queue *q)
+{
+    int64_t w = atomic_load_explicit(&q->h->withdrawn, memory_order_relaxed);
+    return w > 0 ? (uint64_t)w : 0;
+}
+
+/*
+ * Is position P beyond what a bounded queue may hold?  Withdrawn positions
+ * between head and P hold no message, so they do not count.  Head is read
+ * first, with acquire: a passer decrements `withdrawn` before its release
+ * CAS of head (pass_head()), so seeing the new head implies seeing the
+ * decrement, and the sum never admits more than cap messages.
+ */
 static int over_capacity(struct ipcx__queue *q, uint64_t p)
 {
     if (q->cap == 0) {
         return 0;
     }
     uint64_t head = atomic_load_explicit(&q->h->head, memory_order_acquire);
-    return (int64_t)(p - head) >= (int64_t)q->cap;
+    return (int64_t)(p - head) >= (int64_t)(q->cap + holes(q));
 }
 
 int ipcx__q_claim(struct ipcx__queue *q, uint32_t holder,
@@ -309,14 +325,18 @@ void ipcx__q_publish(struct ipcx__queue *q, struct ipcx__qref *ref,
                           memory_order_release);
 }
 
-/* A slot of generation N is finished: count it; the last one frees the
- * segment for reuse. */
-static void slot_done(struct ipcx__queue *q, struct ipcx__qseg *seg, uint64_t n)
+/*
+ * One of the K + 1 events that free a generation's segment: each of its K
+ * slots finishing, and head passing its last position.  The last event
+ * hands the segment back.
+ */
+static void seg_release(struct ipcx__queue *q, struct ipcx__qseg *seg,
+                        uint64_t n)
 {
-    /* acq_rel: each finisher releases its accesses to the segment; the last
+    /* acq_rel: each party releases its accesses to the segment; the last
      * acquires them all before handing the segment back. */
     uint32_t d = atomic_fetch_add_explicit(&seg->done, 1, memory_order_acq_rel);
-    if (d + 1 != (1u << q->kshift)) {
+    if (d != (1u << q->kshift)) {
         return;
     }
     uint32_t idx = (uint32_t)(((unsigned char *)seg - q->pool) / q->seg_bytes);
@@ -327,19 +347,49 @@ static void slot_done(struct ipcx__queue *q, struct ipcx__qseg *seg, uint64_t n)
     free_push(q, idx);
 }
 
-/* Mark a slot DONE from state EXPECT (a CAS: a reclaimer may race). */
+/* Finish a slot: EXPECT -> STATE (DONE or WITHDRAWN), by CAS since a
+ * reclaimer may race.  0, or -EALREADY if the slot was not in EXPECT. */
 static int finish_slot(struct ipcx__queue *q, struct ipcx__qref *ref,
-                       uint64_t expect)
+                       uint64_t expect, uint32_t state)
 {
     uint64_t n = ref->pos >> q->kshift;
-    /* Release pairs with slot_done()'s acquire chain (see file comment). */
+    /* Release pairs with seg_release()'s acquire chain (file comment). */
     if (!atomic_compare_exchange_strong_explicit(
-            &ref->slot->ctl, &expect, CTL(n, IPCX__Q_DONE, 0),
-            memory_order_release, memory_order_relaxed)) {
+            &ref->slot->ctl, &expect, CTL(n, state, 0), memory_order_release,
+            memory_order_relaxed)) {
         return -EALREADY;
     }
-    slot_done(q, ref->seg, n);
+    seg_release(q, ref->seg, n);
     return 0;
+}
+
+/*
+ * Help head from P to P + 1; WITHDRAWN says slot P holds a withdrawn
+ * message.  The one whose CAS succeeds accounts for the passage: a
+ * withdrawn slot leaves the `withdrawn` count (decremented before the CAS,
+ * restored if it fails: see over_capacity()), and passing a generation's
+ * last position is one of the events that free its segment.
+ */
+static void pass_head(struct ipcx__queue *q, struct ipcx__qseg *seg, uint64_t p,
+                      int withdrawn)
+{
+    if (withdrawn) {
+        atomic_fetch_sub_explicit(&q->h->withdrawn, 1, memory_order_relaxed);
+    }
+    uint64_t expect = p;
+    /* Release: the decrement above is visible to whoever acquires the new
+     * head value. */
+    if (atomic_compare_exchange_strong_explicit(&q->h->head, &expect, p + 1,
+                                                memory_order_release,
+                                                memory_order_relaxed)) {
+        if (((p + 1) & ((1ull << q->kshift) - 1)) == 0) {
+            seg_release(q, seg, p >> q->kshift);
+        }
+        return;
+    }
+    if (withdrawn) {
+        atomic_fetch_add_explicit(&q->h->withdrawn, 1, memory_order_relaxed);
+    }
 }
 
 /* Consumer: inspect position P.  0 claimed, -EAGAIN nothing yet, 1 retry. */
@@ -350,19 +400,12 @@ static int take_at(struct ipcx__queue *q, uint64_t p, uint32_t holder,
     struct ipcx__qseg *seg;
     int rc = lookup(q, n, &e, &seg);
     if (rc == -EAGAIN) {
-        if (TAG(e) == (uint32_t)(n - q->M)) {
-            /* Generation n is not installed: nothing was produced at p yet,
-             * unless head moved while we looked. */
-            return atomic_load_explicit(&q->h->head, memory_order_acquire) == p
-                       ? -EAGAIN
-                       : 1;
-        }
-        /* Generation n is finished (every slot delivered or withdrawn, so
-         * possibly never passed by a consumer): jump head past it. */
-        uint64_t next = (n + 1) << q->kshift;
-        atomic_compare_exchange_strong_explicit(
-            &q->h->head, &p, next, memory_order_relaxed, memory_order_relaxed);
-        return 1;
+        /* Not installed yet: nothing was produced at p.  (A generation is
+         * freed only after head passed it, so any other tag means head
+         * moved while we looked.) */
+        int fresh = TAG(e) == (uint32_t)(n - q->M);
+        uint64_t head = atomic_load_explicit(&q->h->head, memory_order_acquire);
+        return fresh && head == p ? -EAGAIN : 1;
     }
     if (rc < 0) {
         return rc;
@@ -382,7 +425,10 @@ static int take_at(struct ipcx__queue *q, uint64_t p, uint32_t holder,
     case IPCX__Q_READING:
     case IPCX__Q_TAKEN:
     case IPCX__Q_DONE:
-        help_advance(&q->h->head, p);
+        pass_head(q, seg, p, 0);
+        return 1;
+    case IPCX__Q_WITHDRAWN:
+        pass_head(q, seg, p, 1);
         return 1;
     default:
         return -EPROTO;
@@ -396,11 +442,11 @@ static int take_at(struct ipcx__queue *q, uint64_t p, uint32_t holder,
             memory_order_relaxed)) {
         return 1;
     }
-    help_advance(&q->h->head, p);
+    pass_head(q, seg, p, 0);
     *ref = (struct ipcx__qref){s, seg, p};
     if (len > q->max_msg) {
         /* A length no sender could have written: drop the message. */
-        finish_slot(q, ref, CTL(n, IPCX__Q_READING, holder));
+        finish_slot(q, ref, CTL(n, IPCX__Q_READING, holder), IPCX__Q_DONE);
         return -EPROTO;
     }
     return 0;
@@ -434,7 +480,7 @@ int ipcx__q_finish(struct ipcx__queue *q, struct ipcx__qref *ref,
     uint32_t flags =
         atomic_load_explicit(&ref->slot->flags, memory_order_relaxed);
     if ((flags & IPCX__Q_FLAG_ACK) == 0) {
-        finish_slot(q, ref, reading);
+        finish_slot(q, ref, reading, IPCX__Q_DONE);
         return 0;
     }
     atomic_store_explicit(&ref->slot->rcv_pid, rcv_pid, memory_order_relaxed);
@@ -461,45 +507,41 @@ int ipcx__q_acked(struct ipcx__queue *q, struct ipcx__qref *ref,
     case IPCX__Q_TAKEN:
         *rcv_pid =
             atomic_load_explicit(&ref->slot->rcv_pid, memory_order_relaxed);
-        return finish_slot(q, ref, w) == 0 ? 0 : -EPROTO;
+        return finish_slot(q, ref, w, IPCX__Q_DONE) == 0 ? 0 : -EPROTO;
     default:
         return -EPROTO;
     }
 }
 
-/* Move head past finished positions at the front (withdrawn messages), so
- * that depth counts only what a receiver could still get. */
+/* Move head past withdrawn positions at the front, so that a lone
+ * withdrawn message is gone from the depth at once. */
 static void settle_head(struct ipcx__queue *q)
 {
     for (int i = 0; i < 64; i++) {
         uint64_t p = atomic_load_explicit(&q->h->head, memory_order_acquire);
         uint64_t n = p >> q->kshift, e;
         struct ipcx__qseg *seg;
-        int rc = lookup(q, n, &e, &seg);
-        if (rc == -EAGAIN && TAG(e) != (uint32_t)(n - q->M)) {
-            uint64_t next = (n + 1) << q->kshift;
-            atomic_compare_exchange_strong_explicit(&q->h->head, &p, next,
-                                                    memory_order_relaxed,
-                                                    memory_order_relaxed);
-            continue;
-        }
-        if (rc < 0) {
+        if (lookup(q, n, &e, &seg) < 0) {
             return;
         }
         uint64_t w = atomic_load_explicit(&slot_at(q, seg, p)->ctl,
                                           memory_order_acquire);
-        if (TAG(w) != (uint32_t)n || STATE(w) != IPCX__Q_DONE) {
+        if (w != CTL(n, IPCX__Q_WITHDRAWN, 0)) {
             return;
         }
-        help_advance(&q->h->head, p);
+        pass_head(q, seg, p, 1);
     }
 }
 
 int ipcx__q_cancel(struct ipcx__queue *q, struct ipcx__qref *ref)
 {
     uint64_t n = ref->pos >> q->kshift;
-    int rc = finish_slot(q, ref, CTL(n, IPCX__Q_FULL, 0));
+    int rc = finish_slot(q, ref, CTL(n, IPCX__Q_FULL, 0), IPCX__Q_WITHDRAWN);
     if (rc == 0) {
+        /* After the state change: a passer that saw WITHDRAWN may already
+         * have decremented, so the count can dip below zero for a moment;
+         * readers treat that as zero (the cautious side). */
+        atomic_fetch_add_explicit(&q->h->withdrawn, 1, memory_order_relaxed);
         settle_head(q);
     }
     return rc;
@@ -509,5 +551,6 @@ uint64_t ipcx__q_depth(const struct ipcx__queue *q)
 {
     uint64_t head = atomic_load_explicit(&q->h->head, memory_order_acquire);
     uint64_t tail = atomic_load_explicit(&q->h->tail, memory_order_acquire);
-    return tail > head ? tail - head : 0;
+    uint64_t w = holes(q);
+    return tail > head + w ? tail - head - w : 0;
 }

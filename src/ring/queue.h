@@ -22,12 +22,13 @@
 #include <stdint.h>
 
 enum {
-    IPCX__Q_EMPTY = 0,   /* free for the producer of this generation */
-    IPCX__Q_WRITING = 1, /* claimed by producer <holder>, being filled */
-    IPCX__Q_FULL = 2,    /* a message waits */
-    IPCX__Q_READING = 3, /* claimed by consumer <holder>, being copied */
-    IPCX__Q_TAKEN = 4,   /* copied by <holder>; its sender wants to know */
-    IPCX__Q_DONE = 5,    /* finished (delivered, withdrawn or reclaimed) */
+    IPCX__Q_EMPTY = 0,     /* free for the producer of this generation */
+    IPCX__Q_WRITING = 1,   /* claimed by producer <holder>, being filled */
+    IPCX__Q_FULL = 2,      /* a message waits */
+    IPCX__Q_READING = 3,   /* claimed by consumer <holder>, being copied */
+    IPCX__Q_TAKEN = 4,     /* copied by <holder>; its sender wants to know */
+    IPCX__Q_DONE = 5,      /* finished (delivered or reclaimed) */
+    IPCX__Q_WITHDRAWN = 6, /* finished: its sender took it back */
 };
 
 #define IPCX__Q_FLAG_ACK 0x1u /* the sender waits for TAKEN */
@@ -52,7 +53,8 @@ struct ipcx__qseg {
 
 /* The queue's shared counters, each on its own cache line. */
 struct ipcx__qhdr {
-    _Alignas(64) _Atomic uint64_t head;     /* next position to consume */
+    _Alignas(64) _Atomic uint64_t head; /* next position to consume */
+    _Atomic int64_t withdrawn; /* withdrawn positions head has not passed */
     _Alignas(64) _Atomic uint64_t tail;     /* next position to produce */
     _Alignas(64) _Atomic uint64_t free_top; /* tag:32 | segment index + 1 */
     _Atomic uint32_t pool_used;             /* segments that exist */
