@@ -74,9 +74,10 @@ enum ipcx_policy {
 typedef struct ipcx_mailbox_attr {
     uint32_t capacity;     /* 0 rendezvous, n bounded, IPCX_UNBOUNDED */
     uint32_t max_msg_size; /* bytes; 0 = IPCX_DEFAULT_MSG_SIZE */
-    uint32_t mode;         /* Unix permission bits; 0 = 0600 */
+    uint32_t mode;         /* permission bits, 01-0777; 0 = 0600 */
     uint32_t policy;       /* enum ipcx_policy */
-    uint64_t max_bytes;    /* unbounded ceiling; 0 = IPCX_DEFAULT_MAX_BYTES */
+    uint64_t max_bytes;    /* unbounded only: memory ceiling, room for at
+                              least four messages; 0 = the default */
     uint64_t reserved[6];
 } ipcx_mailbox_attr;
 
@@ -86,7 +87,8 @@ IPCX_API void ipcx_mailbox_attr_init(ipcx_mailbox_attr *attr);
 /*
  * Create mailbox NAME with ATTR (NULL for the defaults).  The mailbox appears
  * in the namespace fully initialised or not at all.  Its mode is exactly
- * attr->mode (the umask does not apply).
+ * attr->mode (the umask does not apply; bits above 0777 are refused).
+ * max_bytes must be 0 unless capacity is IPCX_UNBOUNDED.
  * Errors: -EINVAL bad name or attribute, -EEXIST name taken, -EACCES, -ENOSPC,
  * -ENOMEM.  On failure nothing is created.
  */
@@ -119,7 +121,9 @@ IPCX_API int ipcx_mailbox_destroy(const char *name);
 
 /*
  * Send LEN bytes from BUF.  Returns 0 once the message is queued (for a
- * rendezvous mailbox: once a receiver has taken it).
+ * rendezvous mailbox: once a receiver has taken it).  A rendezvous send with
+ * timeout 0 succeeds if a receiver is already blocked waiting: that receiver
+ * is given up to 1 ms to wake and take the message.
  * Errors: -EMSGSIZE (LEN above the maximum), -EAGAIN (timeout 0 and no room),
  * -ETIMEDOUT, -ENOSPC (unbounded ceiling reached), -EIDRM (destroyed),
  * -EINVAL (NULL handle, NULL BUF with LEN > 0, negative timeout), -EPROTO

@@ -1,4 +1,5 @@
 #include <errno.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -39,6 +40,9 @@ const char *ipcx_strerror(int err)
 {
     if (err == 0) {
         return "Success";
+    }
+    if (err == INT_MIN) {
+        return "Unknown error"; /* -INT_MIN does not exist */
     }
     if (err < 0) {
         err = -err;
