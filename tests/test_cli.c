@@ -185,7 +185,7 @@ static void wait_receiver(const char *name)
         if (has_line(r.out, "recv-waiting: 1")) {
             return;
         }
-        usleep(2000);
+        tu_pause_ms(2);
     }
     fprintf(stderr, "no receiver ever waited on %s\n", name);
     exit(1);

@@ -37,9 +37,8 @@ static int exercise(ipcx_mailbox *tx, ipcx_mailbox *rx, int rounds)
 static int strict_child(void *arg)
 {
     const char *name = arg;
-    ipcx_mailbox *tx, *rx;
-    CHECK_RC(ipcx_mailbox_open(name, 0, &tx), 0);
-    CHECK_RC(ipcx_mailbox_open(name, 0, &rx), 0);
+    ipcx_mailbox *tx = tu_open(name);
+    ipcx_mailbox *rx = tu_open(name);
     /* Warm up: an unbounded mailbox grows its file (fallocate, the slow
      * path) until its pool of segments covers the traffic pattern. */
     if (exercise(tx, rx, 200) != 0) {
@@ -56,10 +55,7 @@ static int strict_child(void *arg)
 
 static void run(const char *name, uint32_t capacity)
 {
-    ipcx_mailbox_attr a;
-    ipcx_mailbox_attr_init(&a);
-    a.capacity = capacity;
-    a.max_msg_size = 64;
+    ipcx_mailbox_attr a = tu_attr(capacity, 64);
     CHECK_RC(ipcx_mailbox_create(name, &a), 0);
     int rc = tu_wait(tu_spawn(strict_child, (void *)name));
     if (rc == 77) {

@@ -14,35 +14,9 @@
 #include <sys/stat.h>
 #include <sys/time.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
 static const char *ns;
-
-static void pause_ms(int ms)
-{
-    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
-    nanosleep(&ts, NULL);
-}
-
-/* Poll a handle's stat until COND (over ST) holds; fail after ~10 s. */
-#define WAIT_STAT(mb, st, cond)                                                \
-    do {                                                                       \
-        int ok_ = 0;                                                           \
-        for (int i_ = 0; i_ < 10000 && !ok_; i_++) {                           \
-            CHECK_RC(ipcx_mailbox_stat((mb), &(st)), 0);                       \
-            if (cond) {                                                        \
-                ok_ = 1;                                                       \
-            } else {                                                           \
-                pause_ms(1);                                                   \
-            }                                                                  \
-        }                                                                      \
-        if (!ok_) {                                                            \
-            fprintf(stderr, "%s:%d: timed out waiting for %s\n", __FILE__,     \
-                    __LINE__, #cond);                                          \
-            exit(1);                                                           \
-        }                                                                      \
-    } while (0)
 
 /* waitpid with a bound: the exit code, or -1 (and the child killed). */
 static int wait_bounded(pid_t pid, int seconds)
@@ -54,7 +28,7 @@ static int wait_bounded(pid_t pid, int seconds)
         if (r == pid) {
             return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
         }
-        pause_ms(1);
+        tu_pause_ms(1);
     }
     kill(pid, SIGKILL);
     tu_wait(pid);
@@ -81,28 +55,10 @@ static int same(const uint8_t *buf, size_t len, unsigned seed)
 static ipcx_mailbox_attr mk_attr(uint32_t cap, uint32_t msg, uint32_t mode,
                                  uint32_t policy)
 {
-    ipcx_mailbox_attr a;
-    ipcx_mailbox_attr_init(&a);
-    a.capacity = cap;
-    a.max_msg_size = msg;
+    ipcx_mailbox_attr a = tu_attr(cap, msg);
     a.mode = mode;
     a.policy = policy;
     return a;
-}
-
-static ipcx_mailbox *open_mb(const char *name)
-{
-    ipcx_mailbox *mb = NULL;
-    CHECK_RC(ipcx_mailbox_open(name, 0, &mb), 0);
-    CHECK(mb != NULL);
-    return mb;
-}
-
-static ipcx_mailbox_info stat_of(ipcx_mailbox *mb)
-{
-    ipcx_mailbox_info st;
-    CHECK_RC(ipcx_mailbox_stat(mb, &st), 0);
-    return st;
 }
 
 static void send_u32(ipcx_mailbox *mb, uint32_t v)
@@ -234,7 +190,7 @@ static void test_list(void)
     CHECK_RC(ipcx_mailbox_create("lb", &a), 0);
     a = mk_attr(IPCX_UNBOUNDED, 16, 0644, IPCX_POLICY_EXCLUSIVE);
     CHECK_RC(ipcx_mailbox_create("lc.x-y_z", &a), 0);
-    ipcx_mailbox *mb = open_mb("la"); /* an open handle changes nothing */
+    ipcx_mailbox *mb = tu_open("la"); /* an open handle changes nothing */
 
     memset(&s, 0, sizeof s);
     CHECK_RC(ipcx_mailbox_list(collect, &s), 0);
@@ -311,9 +267,9 @@ static void test_defaults(void)
     CHECK(st.capacity == IPCX_UNBOUNDED);
     CHECK(st.max_bytes == IPCX_DEFAULT_MAX_BYTES);
 
-    ipcx_mailbox *mb = open_mb("defaults");
+    ipcx_mailbox *mb = tu_open("defaults");
     CHECK(ipcx_mailbox_max_msg_size(mb) == IPCX_DEFAULT_MSG_SIZE);
-    st = stat_of(mb);
+    st = tu_stat(mb);
     CHECK(st.nopen == 1);
     CHECK(st.capacity == IPCX_DEFAULT_CAPACITY);
     const char hello[] = "hello, mailbox";
@@ -326,13 +282,13 @@ static void test_defaults(void)
     CHECK_RC(ipcx_mailbox_close(NULL), 0);
 
     /* Messages outlive the handles that queued them. */
-    mb = open_mb("defaults");
+    mb = tu_open("defaults");
     send_u32(mb, 99);
     CHECK_RC(ipcx_mailbox_close(mb), 0);
     CHECK_RC(ipcx_mailbox_stat_name("defaults", &st), 0);
     CHECK(st.depth == 1);
     CHECK(st.nopen == 0);
-    mb = open_mb("defaults");
+    mb = tu_open("defaults");
     CHECK(recv_u32(mb) == 99);
     CHECK_RC(ipcx_mailbox_close(mb), 0);
 
@@ -345,15 +301,15 @@ static void test_exists_missing(void)
 {
     ipcx_mailbox_attr a = mk_attr(4, 32, 0600, IPCX_POLICY_ANY);
     CHECK_RC(ipcx_mailbox_create("dup", &a), 0);
-    ipcx_mailbox *mb = open_mb("dup");
+    ipcx_mailbox *mb = tu_open("dup");
     send_u32(mb, 7);
-    ipcx_mailbox_info before = stat_of(mb);
+    ipcx_mailbox_info before = tu_stat(mb);
 
     ipcx_mailbox_attr b = mk_attr(9, 64, 0666, IPCX_POLICY_PAIR);
     CHECK_RC(ipcx_mailbox_create("dup", &b), -EEXIST);
     CHECK(ipcx_last_error()[0] != '\0');
     CHECK_RC(ipcx_mailbox_create("dup", NULL), -EEXIST);
-    ipcx_mailbox_info after = stat_of(mb);
+    ipcx_mailbox_info after = tu_stat(mb);
     CHECK(after.id == before.id);
     CHECK(after.capacity == 4);
     CHECK(after.max_msg_size == 32);
@@ -446,8 +402,8 @@ static void test_limits_accepted(void)
     /* The largest values each limit admits are accepted and usable. */
     ipcx_mailbox_attr a = mk_attr(IPCX_CAPACITY_MAX, 8, 0, 0);
     CHECK_RC(ipcx_mailbox_create("capmax", &a), 0);
-    ipcx_mailbox *mb = open_mb("capmax");
-    CHECK(stat_of(mb).capacity == IPCX_CAPACITY_MAX);
+    ipcx_mailbox *mb = tu_open("capmax");
+    CHECK(tu_stat(mb).capacity == IPCX_CAPACITY_MAX);
     send_u32(mb, 5);
     CHECK(recv_u32(mb) == 5);
     CHECK_RC(ipcx_mailbox_close(mb), 0);
@@ -455,7 +411,7 @@ static void test_limits_accepted(void)
 
     a = mk_attr(1, IPCX_MSG_SIZE_MAX, 0, 0);
     CHECK_RC(ipcx_mailbox_create("sizemax", &a), 0);
-    mb = open_mb("sizemax");
+    mb = tu_open("sizemax");
     CHECK(ipcx_mailbox_max_msg_size(mb) == IPCX_MSG_SIZE_MAX);
     uint8_t *big = malloc(IPCX_MSG_SIZE_MAX + 1);
     uint8_t *got = malloc(IPCX_MSG_SIZE_MAX + 1);
@@ -523,7 +479,7 @@ static void test_modes(void)
         CHECK_RC(ipcx_mailbox_stat_name(name, &st), 0);
         CHECK(st.mode == modes[i]);
         /* Opening and using it does not change the mode. */
-        ipcx_mailbox *mb = open_mb(name);
+        ipcx_mailbox *mb = tu_open(name);
         send_u32(mb, modes[i]);
         CHECK(recv_u32(mb) == modes[i]);
         CHECK_RC(ipcx_mailbox_close(mb), 0);
@@ -542,7 +498,7 @@ static void test_sizes(void)
     enum { MAX = 1000 };
     ipcx_mailbox_attr a = mk_attr(8, MAX, 0, 0);
     CHECK_RC(ipcx_mailbox_create("sizes", &a), 0);
-    ipcx_mailbox *mb = open_mb("sizes");
+    ipcx_mailbox *mb = tu_open("sizes");
     CHECK(ipcx_mailbox_max_msg_size(mb) == MAX);
     static uint8_t buf[MAX + 64], got[MAX + 64];
 
@@ -552,7 +508,7 @@ static void test_sizes(void)
         fill(buf, lens[i], (unsigned)i);
         CHECK_RC(ipcx_mailbox_send(mb, buf, lens[i], 0), 0);
     }
-    CHECK(stat_of(mb).depth == 6);
+    CHECK(tu_stat(mb).depth == 6);
 
     /* Oversize and bad buffers: refused, queue unchanged. */
     fill(buf, MAX + 1, 9);
@@ -562,7 +518,7 @@ static void test_sizes(void)
     CHECK_RC(ipcx_mailbox_send(mb, buf, SIZE_MAX, 0), -EMSGSIZE);
     CHECK_RC(ipcx_mailbox_send(mb, buf, (size_t)1 << 32, 0), -EMSGSIZE);
     CHECK_RC(ipcx_mailbox_send(mb, NULL, 5, 0), -EINVAL);
-    ipcx_mailbox_info st = stat_of(mb);
+    ipcx_mailbox_info st = tu_stat(mb);
     CHECK(st.depth == 6);
     CHECK(st.sent == 6);
 
@@ -573,20 +529,20 @@ static void test_sizes(void)
     /* Too small a buffer: -EMSGSIZE, the message stays, then intact. */
     CHECK_RC(ipcx_mailbox_recv(mb, got, 0, 0), -EMSGSIZE);
     CHECK_RC(ipcx_mailbox_recv(mb, NULL, 10, 0), -EINVAL);
-    CHECK(stat_of(mb).depth == 5);
+    CHECK(tu_stat(mb).depth == 5);
     for (size_t i = 0; i < 5; i++) {
         if (lens[i] > 1) {
             CHECK_RC(ipcx_mailbox_recv(mb, got, lens[i] - 1, 0), -EMSGSIZE);
             CHECK_RC(ipcx_mailbox_recv(mb, got, lens[i] - 1, IPCX_MSEC(5)),
                      -EMSGSIZE);
-            CHECK(stat_of(mb).depth == 5 - i);
+            CHECK(tu_stat(mb).depth == 5 - i);
         }
         memset(got, 0xee, sizeof got);
         CHECK_RC(ipcx_mailbox_recv(mb, got, lens[i], 0), lens[i]);
         CHECK(same(got, lens[i], (unsigned)i));
         CHECK(got[lens[i]] == 0xee); /* nothing written past the message */
     }
-    st = stat_of(mb);
+    st = tu_stat(mb);
     CHECK(st.depth == 0);
     CHECK(st.received == 6);
 
@@ -624,7 +580,7 @@ static void test_timeouts(void)
 {
     ipcx_mailbox_attr a = mk_attr(2, 64, 0, 0);
     CHECK_RC(ipcx_mailbox_create("timeouts", &a), 0);
-    ipcx_mailbox *mb = open_mb("timeouts");
+    ipcx_mailbox *mb = tu_open("timeouts");
     uint8_t buf[64];
 
     CHECK_RC(ipcx_mailbox_recv(mb, buf, sizeof buf, 0), -EAGAIN);
@@ -640,12 +596,12 @@ static void test_timeouts(void)
     /* Negative timeouts are refused even when the call could complete. */
     CHECK_RC(ipcx_mailbox_send(mb, buf, 1, -1), -EINVAL);
     CHECK_RC(ipcx_mailbox_send_ex(mb, buf, 1, -1, 0, NULL), -EINVAL);
-    CHECK(stat_of(mb).depth == 0);
+    CHECK(tu_stat(mb).depth == 0);
     send_u32(mb, 1);
     CHECK_RC(ipcx_mailbox_send(mb, buf, 4, IPCX_FOREVER), 0);
-    CHECK(stat_of(mb).depth == 2);
+    CHECK(tu_stat(mb).depth == 2);
     CHECK_RC(ipcx_mailbox_recv(mb, buf, sizeof buf, -1), -EINVAL);
-    CHECK(stat_of(mb).depth == 2);
+    CHECK(tu_stat(mb).depth == 2);
 
     /* Full. */
     CHECK_RC(ipcx_mailbox_send(mb, buf, 4, 0), -EAGAIN);
@@ -653,7 +609,7 @@ static void test_timeouts(void)
     t0 = tu_now_ns();
     CHECK_RC(ipcx_mailbox_send(mb, buf, 4, IPCX_MSEC(100)), -ETIMEDOUT);
     check_elapsed(t0, "send");
-    ipcx_mailbox_info st = stat_of(mb);
+    ipcx_mailbox_info st = tu_stat(mb);
     CHECK(st.depth == 2);
     CHECK(st.sent == 2);
     CHECK(recv_u32(mb) == 1);
@@ -680,7 +636,7 @@ static void test_null_handle(void)
     CHECK_RC(ipcx_mailbox_close(NULL), 0);
 
     CHECK_RC(ipcx_mailbox_create("nullstat", NULL), 0);
-    ipcx_mailbox *mb = open_mb("nullstat");
+    ipcx_mailbox *mb = tu_open("nullstat");
     CHECK_RC(ipcx_mailbox_stat(mb, NULL), -EINVAL);
     CHECK_RC(ipcx_mailbox_close(mb), 0);
     CHECK_RC(ipcx_mailbox_destroy("nullstat"), 0);
@@ -693,7 +649,7 @@ static void test_capacity(uint32_t n, uint32_t msg)
     snprintf(name, sizeof name, "cap%u-%u", n, msg);
     ipcx_mailbox_attr a = mk_attr(n, msg, 0, 0);
     CHECK_RC(ipcx_mailbox_create(name, &a), 0);
-    ipcx_mailbox *mb = open_mb(name);
+    ipcx_mailbox *mb = tu_open(name);
     uint8_t *buf = malloc(msg);
     uint8_t *got = malloc(msg);
     CHECK(buf != NULL && got != NULL);
@@ -707,7 +663,7 @@ static void test_capacity(uint32_t n, uint32_t msg)
         }
         CHECK_RC(ipcx_mailbox_send(mb, buf, 1, 0), -EAGAIN);
         CHECK_RC(ipcx_mailbox_send(mb, NULL, 0, 0), -EAGAIN);
-        ipcx_mailbox_info st = stat_of(mb);
+        ipcx_mailbox_info st = tu_stat(mb);
         CHECK(st.depth == n);
         CHECK(st.sent == seq);
         /* Drain part, wrap the ring with single steps, then drain all. */
@@ -727,7 +683,7 @@ static void test_capacity(uint32_t n, uint32_t msg)
             CHECK(same(got, msg, next++));
         }
         CHECK_RC(ipcx_mailbox_recv(mb, got, msg, 0), -EAGAIN);
-        st = stat_of(mb);
+        st = tu_stat(mb);
         CHECK(st.depth == 0);
         CHECK(st.received == seq);
     }
@@ -741,8 +697,8 @@ static void test_fifo_two_handles(void)
 {
     ipcx_mailbox_attr a = mk_attr(16, 64, 0, 0);
     CHECK_RC(ipcx_mailbox_create("fifo", &a), 0);
-    ipcx_mailbox *tx = open_mb("fifo");
-    ipcx_mailbox *rx = open_mb("fifo");
+    ipcx_mailbox *tx = tu_open("fifo");
+    ipcx_mailbox *rx = tu_open("fifo");
     CHECK(tx != rx);
     uint32_t sent = 0, got = 0;
     for (int i = 0; i < 5000; i++) {
@@ -765,7 +721,7 @@ static void test_fifo_two_handles(void)
         got++;
     }
     CHECK(sent > 10000);
-    ipcx_mailbox_info s1 = stat_of(tx), s2 = stat_of(rx);
+    ipcx_mailbox_info s1 = tu_stat(tx), s2 = tu_stat(rx);
     CHECK(s1.id == s2.id);
     CHECK(s1.sent == sent && s1.received == sent);
     CHECK_RC(ipcx_mailbox_close(tx), 0);
@@ -779,10 +735,10 @@ static void test_fifo_two_handles(void)
 static void test_nopen_counts_processes(void)
 {
     CHECK_RC(ipcx_mailbox_create("nopen", NULL), 0);
-    ipcx_mailbox *a = open_mb("nopen");
-    ipcx_mailbox *b = open_mb("nopen");
-    ipcx_mailbox *c = open_mb("nopen");
-    ipcx_mailbox_info st = stat_of(a);
+    ipcx_mailbox *a = tu_open("nopen");
+    ipcx_mailbox *b = tu_open("nopen");
+    ipcx_mailbox *c = tu_open("nopen");
+    ipcx_mailbox_info st = tu_stat(a);
     if (st.nopen != 1) {
         fprintf(stderr, "one process with 3 handles: nopen %u, expected 1\n",
                 st.nopen);
@@ -790,7 +746,7 @@ static void test_nopen_counts_processes(void)
     }
     CHECK_RC(ipcx_mailbox_close(b), 0);
     CHECK_RC(ipcx_mailbox_close(c), 0);
-    CHECK(stat_of(a).nopen == 1);
+    CHECK(tu_stat(a).nopen == 1);
     CHECK_RC(ipcx_mailbox_close(a), 0);
     CHECK_RC(ipcx_mailbox_destroy("nopen"), 0);
 }
@@ -838,9 +794,9 @@ static void test_stat(void)
     CHECK_RC(ipcx_mailbox_create("st1", &a), 0);
     a = mk_attr(0, 256, 0600, IPCX_POLICY_EXCLUSIVE);
     CHECK_RC(ipcx_mailbox_create("st2", &a), 0);
-    ipcx_mailbox *m1 = open_mb("st1");
-    ipcx_mailbox *m2 = open_mb("st2");
-    ipcx_mailbox_info s1 = stat_of(m1), s2 = stat_of(m2), n1;
+    ipcx_mailbox *m1 = tu_open("st1");
+    ipcx_mailbox *m2 = tu_open("st2");
+    ipcx_mailbox_info s1 = tu_stat(m1), s2 = tu_stat(m2), n1;
     CHECK(s1.id != s2.id);
     CHECK(s1.id != 0 && s2.id != 0);
     CHECK_RC(ipcx_mailbox_stat_name("st1", &n1), 0);
@@ -859,7 +815,7 @@ static void test_stat(void)
     CHECK_RC(ipcx_mailbox_send(m1, "x", 1, 0), -EAGAIN); /* not counted */
     CHECK(recv_u32(m1) == 0);
     CHECK(recv_u32(m1) == 1);
-    s1 = stat_of(m1);
+    s1 = tu_stat(m1);
     CHECK(s1.depth == 3 && s1.sent == 5 && s1.received == 2);
     CHECK(s1.send_waiting == 0 && s1.recv_waiting == 0);
     CHECK_RC(ipcx_mailbox_stat_name("st1", &n1), 0);
@@ -877,18 +833,18 @@ static void test_stat(void)
     /* nopen counts live processes: another process opens, closes, dies. */
     struct holder h;
     pid_t pid = start_holder(&h, "st1");
-    CHECK(stat_of(m1).nopen == 2);
+    CHECK(tu_stat(m1).nopen == 2);
     close(h.hold[1]);
     CHECK(tu_wait(pid) == 0);
-    WAIT_STAT(m1, s1, s1.nopen == 1);
+    TU_WAIT_STAT(m1, s1, s1.nopen == 1);
 
     pid = start_holder(&h, "st1");
-    CHECK(stat_of(m1).nopen == 2);
+    CHECK(tu_stat(m1).nopen == 2);
     CHECK(kill(pid, SIGKILL) == 0);
     CHECK(tu_wait(pid) == 128 + SIGKILL);
     close(h.hold[1]);
-    WAIT_STAT(m1, s1, s1.nopen == 1);
-    s1 = stat_of(m1);
+    TU_WAIT_STAT(m1, s1, s1.nopen == 1);
+    s1 = tu_stat(m1);
     CHECK(s1.depth == 3 && s1.sent == 5 && s1.received == 2);
 
     CHECK_RC(ipcx_mailbox_close(m1), 0);
@@ -909,7 +865,7 @@ static int child_blocks(void *arg)
 {
     struct waker *w = arg;
     prctl(PR_SET_PDEATHSIG, SIGKILL);
-    ipcx_mailbox *mb = open_mb(w->name);
+    ipcx_mailbox *mb = tu_open(w->name);
     uint32_t v = 0;
     long rc;
     if (w->send) {
@@ -929,7 +885,7 @@ static void test_blocking_wakeups(void)
 {
     ipcx_mailbox_attr a = mk_attr(2, 64, 0, 0);
     CHECK_RC(ipcx_mailbox_create("wakeups", &a), 0);
-    ipcx_mailbox *mb = open_mb("wakeups");
+    ipcx_mailbox *mb = tu_open("wakeups");
     ipcx_mailbox_info st;
     /* Forever, a timeout too large to add to the clock, a plain one. */
     const int64_t tmo[] = {IPCX_FOREVER, INT64_MAX - 1, IPCX_SEC(20)};
@@ -937,10 +893,10 @@ static void test_blocking_wakeups(void)
         /* A receiver sleeping on an empty mailbox gets the next message. */
         struct waker w = {"wakeups", 0, tmo[round]};
         pid_t pid = tu_spawn(child_blocks, &w);
-        WAIT_STAT(mb, st, st.recv_waiting == 1);
+        TU_WAIT_STAT(mb, st, st.recv_waiting == 1);
         send_u32(mb, 555);
         CHECK(wait_bounded(pid, 10) == 0);
-        st = stat_of(mb);
+        st = tu_stat(mb);
         CHECK(st.recv_waiting == 0 && st.depth == 0);
 
         /* A sender sleeping on a full mailbox gets in once there is room. */
@@ -948,19 +904,19 @@ static void test_blocking_wakeups(void)
         send_u32(mb, 2);
         w.send = 1;
         pid = tu_spawn(child_blocks, &w);
-        WAIT_STAT(mb, st, st.send_waiting == 1);
+        TU_WAIT_STAT(mb, st, st.send_waiting == 1);
         CHECK(st.depth == 2);
         CHECK(recv_u32(mb) == 1);
         CHECK(wait_bounded(pid, 10) == 0);
         CHECK(recv_u32(mb) == 2);
         CHECK(recv_u32(mb) == 777);
-        st = stat_of(mb);
+        st = tu_stat(mb);
         CHECK(st.send_waiting == 0 && st.depth == 0);
     }
     /* A blocked receive returns promptly once the message is there. */
     struct waker w = {"wakeups", 0, IPCX_SEC(60)};
     pid_t pid = tu_spawn(child_blocks, &w);
-    WAIT_STAT(mb, st, st.recv_waiting == 1);
+    TU_WAIT_STAT(mb, st, st.recv_waiting == 1);
     long long t0 = tu_now_ns();
     send_u32(mb, 555);
     CHECK(wait_bounded(pid, 10) == 0);
@@ -987,7 +943,7 @@ static int child_recv_through_signals(void *arg)
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = on_signal; /* no SA_RESTART: EINTR reaches the library */
     CHECK(sigaction(SIGUSR1, &sa, NULL) == 0);
-    ipcx_mailbox *mb = open_mb("signals");
+    ipcx_mailbox *mb = tu_open("signals");
     uint32_t v = 0;
     long rc = ipcx_mailbox_recv(mb, &v, sizeof v, IPCX_FOREVER);
     ipcx_mailbox_close(mb);
@@ -1003,7 +959,7 @@ static void test_signals(void)
 {
     ipcx_mailbox_attr a = mk_attr(4, 64, 0, 0);
     CHECK_RC(ipcx_mailbox_create("signals", &a), 0);
-    ipcx_mailbox *mb = open_mb("signals");
+    ipcx_mailbox *mb = tu_open("signals");
 
     /* A timer interrupts a timed receive every 5 ms. */
     struct sigaction sa;
@@ -1039,12 +995,12 @@ static void test_signals(void)
     /* A receive blocked forever in another process survives signals. */
     pid_t pid = tu_spawn(child_recv_through_signals, NULL);
     ipcx_mailbox_info st;
-    WAIT_STAT(mb, st, st.recv_waiting == 1);
+    TU_WAIT_STAT(mb, st, st.recv_waiting == 1);
     for (int i = 0; i < 20; i++) {
         CHECK(kill(pid, SIGUSR1) == 0);
-        pause_ms(1);
+        tu_pause_ms(1);
     }
-    st = stat_of(mb);
+    st = tu_stat(mb);
     CHECK(st.recv_waiting == 1); /* still waiting */
     send_u32(mb, 4242);
     CHECK(wait_bounded(pid, 10) == 0);
@@ -1089,7 +1045,7 @@ static void destroy_wakes(uint32_t cap, int send, int64_t timeout)
     const char *name = "wake";
     ipcx_mailbox_attr a = mk_attr(cap, 64, 0, 0);
     CHECK_RC(ipcx_mailbox_create(name, &a), 0);
-    ipcx_mailbox *mb = open_mb(name);
+    ipcx_mailbox *mb = tu_open(name);
     for (uint32_t i = 0; send && i < cap; i++) {
         send_u32(mb, i);
     }
@@ -1097,9 +1053,9 @@ static void destroy_wakes(uint32_t cap, int send, int64_t timeout)
     pid_t pid = tu_spawn(child_blocked, &b);
     ipcx_mailbox_info st;
     if (send) {
-        WAIT_STAT(mb, st, st.send_waiting == 1);
+        TU_WAIT_STAT(mb, st, st.send_waiting == 1);
     } else {
-        WAIT_STAT(mb, st, st.recv_waiting == 1);
+        TU_WAIT_STAT(mb, st, st.recv_waiting == 1);
     }
     CHECK_RC(ipcx_mailbox_destroy(name), 0);
     int rc = wait_bounded(pid, 10);
@@ -1108,7 +1064,7 @@ static void destroy_wakes(uint32_t cap, int send, int64_t timeout)
                 send ? "send" : "recv", (long long)timeout, rc);
         exit(1);
     }
-    st = stat_of(mb);
+    st = tu_stat(mb);
     CHECK(st.destroyed == 1);
     CHECK(st.send_waiting == 0 && st.recv_waiting == 0);
     /* Messages queued before the destroy are still there to drain. */
@@ -1124,9 +1080,9 @@ static void test_destroy_open(void)
 {
     ipcx_mailbox_attr a = mk_attr(8, 64, 0, 0);
     CHECK_RC(ipcx_mailbox_create("doomed", &a), 0);
-    ipcx_mailbox *mb = open_mb("doomed");
-    ipcx_mailbox *mb2 = open_mb("doomed");
-    ipcx_mailbox_info st = stat_of(mb);
+    ipcx_mailbox *mb = tu_open("doomed");
+    ipcx_mailbox *mb2 = tu_open("doomed");
+    ipcx_mailbox_info st = tu_stat(mb);
     uint64_t old_id = st.id;
     for (uint32_t i = 0; i < 3; i++) {
         send_u32(mb, i);
@@ -1136,7 +1092,7 @@ static void test_destroy_open(void)
     ipcx_mailbox *out = NULL;
     CHECK_RC(ipcx_mailbox_open("doomed", 0, &out), -ENOENT);
     CHECK_RC(ipcx_mailbox_stat_name("doomed", &st), -ENOENT);
-    st = stat_of(mb);
+    st = tu_stat(mb);
     CHECK(st.destroyed == 1);
     CHECK(st.depth == 3);
 
@@ -1156,15 +1112,15 @@ static void test_destroy_open(void)
 
     /* The name is free again; the new mailbox is independent. */
     CHECK_RC(ipcx_mailbox_create("doomed", &a), 0);
-    ipcx_mailbox *fresh = open_mb("doomed");
-    st = stat_of(fresh);
+    ipcx_mailbox *fresh = tu_open("doomed");
+    st = tu_stat(fresh);
     CHECK(st.id != old_id);
     CHECK(st.depth == 0 && st.sent == 0 && st.destroyed == 0);
     send_u32(fresh, 42);
     CHECK_RC(ipcx_mailbox_recv(mb, &v, sizeof v, 0), -EIDRM);
     CHECK_RC(ipcx_mailbox_send(mb, &v, sizeof v, 0), -EIDRM);
     CHECK(recv_u32(fresh) == 42);
-    CHECK(stat_of(mb).destroyed == 1);
+    CHECK(tu_stat(mb).destroyed == 1);
     CHECK_RC(ipcx_mailbox_close(mb), 0);
     CHECK_RC(ipcx_mailbox_close(mb2), 0);
     CHECK_RC(ipcx_mailbox_close(fresh), 0);
@@ -1190,50 +1146,28 @@ static void test_capacities(void)
     }
 }
 
-static int failures;
-
-static int call_void(void *arg)
-{
-    void (**fn)(void) = arg;
-    (*fn)();
-    fflush(NULL);
-    return 0;
-}
-
-/* Each subtest in its own process, so one failure hides no other. */
-static void run(const char *name, void (*fn)(void))
-{
-    int rc = tu_wait(tu_spawn(call_void, &fn));
-    if (rc != 0) {
-        fprintf(stderr, "FAILED: %s (exit %d)\n", name, rc);
-        failures++;
-    }
-}
-
-#define RUN(fn) run(#fn, fn)
-
 int main(void)
 {
     ns = tu_private_ns();
     setvbuf(stderr, NULL, _IONBF, 0);
-    RUN(test_list); /* first: it needs the empty namespace */
-    RUN(test_defaults);
-    RUN(test_exists_missing);
-    RUN(test_bad_attrs);
-    RUN(test_limits_accepted);
-    RUN(test_modes);
-    RUN(test_sizes);
-    RUN(test_timeouts);
-    RUN(test_null_handle);
-    RUN(test_capacities);
-    RUN(test_fifo_two_handles);
-    RUN(test_nopen_counts_processes);
-    RUN(test_stat);
-    RUN(test_blocking_wakeups);
-    RUN(test_signals);
-    RUN(test_destroy_open);
-    RUN(test_destroy_wakes);
-    if (failures > 0) {
+    TU_RUN(test_list); /* first: it needs the empty namespace */
+    TU_RUN(test_defaults);
+    TU_RUN(test_exists_missing);
+    TU_RUN(test_bad_attrs);
+    TU_RUN(test_limits_accepted);
+    TU_RUN(test_modes);
+    TU_RUN(test_sizes);
+    TU_RUN(test_timeouts);
+    TU_RUN(test_null_handle);
+    TU_RUN(test_capacities);
+    TU_RUN(test_fifo_two_handles);
+    TU_RUN(test_nopen_counts_processes);
+    TU_RUN(test_stat);
+    TU_RUN(test_blocking_wakeups);
+    TU_RUN(test_signals);
+    TU_RUN(test_destroy_open);
+    TU_RUN(test_destroy_wakes);
+    if (tu_failures > 0) {
         return 1;
     }
     /* Everything created here was destroyed again. */

@@ -51,8 +51,7 @@ static int child_try(void *arg)
         /* Really usable: send one message the parent checks. */
         const char msg[] = "from nobody";
         CHECK_RC(ipcx_mailbox_send(mb, msg, sizeof msg, IPCX_SEC(10)), 0);
-        ipcx_mailbox_info st;
-        CHECK_RC(ipcx_mailbox_stat(mb, &st), 0);
+        ipcx_mailbox_info st = tu_stat(mb);
         CHECK(st.uid == 0);
         ipcx_mailbox_close(mb);
     }
@@ -76,10 +75,7 @@ static int child_try(void *arg)
 
 static void create_mode(const char *name, uint32_t mode)
 {
-    ipcx_mailbox_attr a;
-    ipcx_mailbox_attr_init(&a);
-    a.capacity = 4;
-    a.max_msg_size = 64;
+    ipcx_mailbox_attr a = tu_attr(4, 64);
     a.mode = mode;
     CHECK_RC(ipcx_mailbox_create(name, &a), 0);
 }
@@ -98,8 +94,7 @@ static void try_as(const char *name, int open_rc, int stat_rc, int destroy_rc,
     CHECK_RC(ipcx_mailbox_stat_name(name, &st), 0);
     CHECK(st.nopen == 0);
     if (open_rc == 0) {
-        ipcx_mailbox *mb = NULL;
-        CHECK_RC(ipcx_mailbox_open(name, 0, &mb), 0);
+        ipcx_mailbox *mb = tu_open(name);
         char buf[64];
         CHECK_RC(ipcx_mailbox_recv(mb, buf, sizeof buf, 0), 12);
         CHECK(strcmp(buf, "from nobody") == 0);

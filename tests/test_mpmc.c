@@ -13,7 +13,6 @@
 #include <stdint.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
-#include <time.h>
 #include <unistd.h>
 
 #if defined(__SANITIZE_THREAD__)
@@ -38,19 +37,10 @@ struct log {
     atomic_uchar count[]; /* [producers][per_producer] */
 };
 
-static void pause_ms(int ms)
-{
-    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
-    nanosleep(&ts, NULL);
-}
-
 static struct log *log_new(uint32_t producers, uint32_t per)
 {
     size_t len = sizeof(struct log) + (size_t)producers * per;
-    struct log *l = mmap(NULL, len, PROT_READ | PROT_WRITE,
-                         MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-    CHECK(l != MAP_FAILED);
-    memset(l, 0, len);
+    struct log *l = tu_shared_map(len);
     l->producers = producers;
     l->per_producer = per;
     return l;
@@ -157,7 +147,7 @@ static int consume(struct role *r)
     prctl(PR_SET_PDEATHSIG, SIGKILL); /* never outlive the test */
     ipcx_mailbox *mb = r->mb;
     if (mb == NULL) {
-        CHECK_RC(ipcx_mailbox_open(r->name, 0, &mb), 0);
+        mb = tu_open(r->name);
     }
     uint8_t *buf = malloc(r->max);
     CHECK(buf != NULL);
@@ -194,7 +184,7 @@ static int produce(struct role *r)
     prctl(PR_SET_PDEATHSIG, SIGKILL); /* never outlive the test */
     ipcx_mailbox *mb = r->mb;
     if (mb == NULL) {
-        CHECK_RC(ipcx_mailbox_open(r->name, 0, &mb), 0);
+        mb = tu_open(r->name);
     }
     uint8_t *buf = malloc(r->max);
     CHECK(buf != NULL);
@@ -244,7 +234,7 @@ static void finish(ipcx_mailbox *mb, struct log *l, int consumers)
     for (int i = 0; i < 60000 && atomic_load(&l->total) < want &&
                     atomic_load(&l->recv_errors) == 0;
          i++) {
-        pause_ms(1);
+        tu_pause_ms(1);
     }
     for (int i = 0; i < consumers; i++) {
         uint32_t stop = STOP_ID;
@@ -286,10 +276,7 @@ static void verify(struct log *l, const char *what)
 
 static void create(const char *name, uint32_t cap, uint32_t max)
 {
-    ipcx_mailbox_attr a;
-    ipcx_mailbox_attr_init(&a);
-    a.capacity = cap;
-    a.max_msg_size = max;
+    ipcx_mailbox_attr a = tu_attr(cap, max);
     if (cap == IPCX_UNBOUNDED) {
         a.max_bytes = 512ull << 20;
     }
@@ -301,8 +288,7 @@ static void run_processes(const char *name, uint32_t cap, uint32_t np,
 {
     long long t0 = tu_now_ns();
     create(name, cap, max);
-    ipcx_mailbox *mb = NULL;
-    CHECK_RC(ipcx_mailbox_open(name, 0, &mb), 0);
+    ipcx_mailbox *mb = tu_open(name);
     struct log *l = log_new(np, per);
     struct role roles[2 * MAXP];
     pid_t pids[2 * MAXP];
@@ -323,8 +309,7 @@ static void run_processes(const char *name, uint32_t cap, uint32_t np,
         CHECK(tu_wait(pids[i]) == 0);
     }
     verify(l, name);
-    ipcx_mailbox_info st;
-    CHECK_RC(ipcx_mailbox_stat(mb, &st), 0);
+    ipcx_mailbox_info st = tu_stat(mb);
     CHECK(st.depth == 0);
     CHECK(st.sent == (uint64_t)np * per + nc);
     CHECK(st.received == (uint64_t)np * per + nc);
@@ -341,10 +326,9 @@ static void run_threads(const char *name, uint32_t cap, uint32_t np,
 {
     long long t0 = tu_now_ns();
     create(name, cap, max);
-    ipcx_mailbox *shared_tx = NULL, *shared_rx = NULL, *main_mb = NULL;
-    CHECK_RC(ipcx_mailbox_open(name, 0, &shared_tx), 0);
-    CHECK_RC(ipcx_mailbox_open(name, 0, &shared_rx), 0);
-    CHECK_RC(ipcx_mailbox_open(name, 0, &main_mb), 0);
+    ipcx_mailbox *shared_tx = tu_open(name);
+    ipcx_mailbox *shared_rx = tu_open(name);
+    ipcx_mailbox *main_mb = tu_open(name);
     ipcx_mailbox *own[2 * MAXP] = {NULL};
     struct log *l = log_new(np, per);
     struct role roles[2 * MAXP];
@@ -354,7 +338,7 @@ static void run_threads(const char *name, uint32_t cap, uint32_t np,
         uint32_t id = consumer ? i : i - nc;
         ipcx_mailbox *mb = consumer ? shared_rx : shared_tx;
         if (id % 2 == 1) {
-            CHECK_RC(ipcx_mailbox_open(name, 0, &own[i]), 0);
+            own[i] = tu_open(name);
             mb = own[i];
         }
         roles[i] = (struct role){name, mb, l, id, max};
@@ -370,8 +354,7 @@ static void run_threads(const char *name, uint32_t cap, uint32_t np,
         CHECK(pthread_join(th[i], NULL) == 0);
     }
     verify(l, name);
-    ipcx_mailbox_info st;
-    CHECK_RC(ipcx_mailbox_stat(main_mb, &st), 0);
+    ipcx_mailbox_info st = tu_stat(main_mb);
     CHECK(st.depth == 0);
     for (uint32_t i = 0; i < nc + np; i++) {
         ipcx_mailbox_close(own[i]);
@@ -399,8 +382,7 @@ static int sizes_consumer(void *arg)
 {
     prctl(PR_SET_PDEATHSIG, SIGKILL); /* never outlive the test */
     uint32_t max = *(uint32_t *)arg;
-    ipcx_mailbox *mb = NULL;
-    CHECK_RC(ipcx_mailbox_open("sizes", 0, &mb), 0);
+    ipcx_mailbox *mb = tu_open("sizes");
     uint8_t *buf = malloc(max);
     CHECK(buf != NULL);
     for (uint32_t i = 0;; i++) {
@@ -430,8 +412,7 @@ static int sizes_consumer(void *arg)
 static void run_sizes(uint32_t cap, uint32_t max, uint32_t count)
 {
     create("sizes", cap, max);
-    ipcx_mailbox *mb = NULL;
-    CHECK_RC(ipcx_mailbox_open("sizes", 0, &mb), 0);
+    ipcx_mailbox *mb = tu_open("sizes");
     pid_t pid = tu_spawn(sizes_consumer, &max);
     uint8_t *buf = malloc(max);
     CHECK(buf != NULL);
@@ -473,8 +454,7 @@ static int rr_producer(void *arg)
 {
     prctl(PR_SET_PDEATHSIG, SIGKILL); /* never outlive the test */
     uint32_t p = (uint32_t)(uintptr_t)arg;
-    ipcx_mailbox *mb = NULL;
-    CHECK_RC(ipcx_mailbox_open("receipt-race", 0, &mb), 0);
+    ipcx_mailbox *mb = tu_open("receipt-race");
     for (uint32_t s = 0; s < RR_PER; s++) {
         uint32_t m[3] = {p, s, mix(p * 7 + s)};
         uint32_t r = mix(s * 131 + p);
@@ -504,8 +484,7 @@ static int rr_consumer(void *arg)
 {
     prctl(PR_SET_PDEATHSIG, SIGKILL); /* never outlive the test */
     (void)arg;
-    ipcx_mailbox *mb = NULL;
-    CHECK_RC(ipcx_mailbox_open("receipt-race", 0, &mb), 0);
+    ipcx_mailbox *mb = tu_open("receipt-race");
     int64_t last[RR_PRODUCERS] = {-1, -1, -1};
     for (uint32_t i = 0;; i++) {
         uint32_t m[3];
@@ -528,8 +507,8 @@ static int rr_consumer(void *arg)
         atomic_fetch_add(&rr->count[m[0]][m[1]], 1);
         atomic_fetch_add(&rr->total, 1);
         if (mix(i) % 5 == 0) {
-            struct timespec ts = {0, (long)(mix(i + 1) % 300) * 1000};
-            nanosleep(&ts, NULL); /* let some timeouts expire */
+            /* let some timeouts expire */
+            tu_pause_us((long)(mix(i + 1) % 300));
         }
     }
     ipcx_mailbox_close(mb);
@@ -539,12 +518,8 @@ static int rr_consumer(void *arg)
 static void run_receipt_race(uint32_t cap)
 {
     create("receipt-race", cap, 64);
-    ipcx_mailbox *mb = NULL;
-    CHECK_RC(ipcx_mailbox_open("receipt-race", 0, &mb), 0);
-    rr = mmap(NULL, sizeof *rr, PROT_READ | PROT_WRITE,
-              MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-    CHECK(rr != MAP_FAILED);
-    memset(rr, 0, sizeof *rr);
+    ipcx_mailbox *mb = tu_open("receipt-race");
+    rr = tu_shared_map(sizeof *rr);
     pid_t cons[RR_CONSUMERS], prod[RR_PRODUCERS];
     for (int i = 0; i < RR_CONSUMERS; i++) {
         cons[i] = tu_spawn(rr_consumer, NULL);
@@ -558,7 +533,7 @@ static void run_receipt_race(uint32_t cap)
     for (int i = 0;
          i < 30000 && atomic_load(&rr->total) < atomic_load(&rr->expected);
          i++) {
-        pause_ms(1);
+        tu_pause_ms(1);
     }
     for (int i = 0; i < RR_CONSUMERS; i++) {
         uint32_t stop[3] = {STOP_ID, 0, 0};
@@ -592,8 +567,7 @@ static void run_receipt_race(uint32_t cap)
             "receipt race cap %u: %d delivered (%d with receipt) of %d\n", cap,
             delivered, receipts, RR_PRODUCERS * RR_PER);
     CHECK(delivered > 0);
-    ipcx_mailbox_info st;
-    CHECK_RC(ipcx_mailbox_stat(mb, &st), 0);
+    ipcx_mailbox_info st = tu_stat(mb);
     CHECK(st.send_waiting == 0);
     uint32_t v;
     CHECK_RC(ipcx_mailbox_recv(mb, &v, sizeof v, 0), -EAGAIN);

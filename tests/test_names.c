@@ -337,8 +337,6 @@ static int child_default_foreign_owner(void *arg)
     return 0;
 }
 
-static int failures;
-
 static void run_child(int (*fn)(void *), struct ns_case *c, const char *what)
 {
     int rc = tu_wait(tu_spawn(fn, c));
@@ -348,28 +346,9 @@ static void run_child(int (*fn)(void *), struct ns_case *c, const char *what)
     }
     if (rc != 0) {
         fprintf(stderr, "FAILED: %s (exit %d)\n", what, rc);
-        failures++;
+        tu_failures++;
     }
 }
-
-static int call_void(void *arg)
-{
-    void (**fn)(void) = arg;
-    (*fn)();
-    fflush(NULL);
-    return 0;
-}
-
-static void run(const char *name, void (*fn)(void))
-{
-    int rc = tu_wait(tu_spawn(call_void, &fn));
-    if (rc != 0) {
-        fprintf(stderr, "FAILED: %s (exit %d)\n", name, rc);
-        failures++;
-    }
-}
-
-#define RUN(fn) run(#fn, fn)
 
 static void test_first_last_error(void)
 {
@@ -385,11 +364,11 @@ int main(void)
     struct ns_case c;
     snprintf(c.base, sizeof c.base, "%s", base);
 
-    RUN(test_first_last_error);
-    RUN(test_name_check);
-    RUN(test_last_error_thread_local);
-    RUN(test_strerror);
-    RUN(test_strerror_int_min);
+    TU_RUN(test_first_last_error);
+    TU_RUN(test_name_check);
+    TU_RUN(test_last_error_thread_local);
+    TU_RUN(test_strerror);
+    TU_RUN(test_strerror_int_min);
 
     run_child(child_ipcx_dir_created, &c, "IPCX_DIR created");
     run_child(child_ipcx_dir_create_on_mailbox, &c, "IPCX_DIR on create");
@@ -409,5 +388,5 @@ int main(void)
     snprintf(escaped, sizeof escaped, "%s/x", base);
     struct stat sb;
     CHECK(stat(escaped, &sb) != 0);
-    return failures > 0;
+    return tu_failures > 0;
 }

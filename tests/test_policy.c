@@ -16,33 +16,7 @@
 #include <stdint.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
-#include <time.h>
 #include <unistd.h>
-
-static void pause_ms(int ms)
-{
-    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
-    nanosleep(&ts, NULL);
-}
-
-/* Poll stat of mailbox NAME until COND (over ST) holds; fail after ~10 s. */
-#define WAIT_NAME(name, st, cond)                                              \
-    do {                                                                       \
-        int ok_ = 0;                                                           \
-        for (int i_ = 0; i_ < 10000 && !ok_; i_++) {                           \
-            CHECK_RC(ipcx_mailbox_stat_name((name), &(st)), 0);                \
-            if (cond) {                                                        \
-                ok_ = 1;                                                       \
-            } else {                                                           \
-                pause_ms(1);                                                   \
-            }                                                                  \
-        }                                                                      \
-        if (!ok_) {                                                            \
-            fprintf(stderr, "%s:%d: timed out waiting for %s\n", __FILE__,     \
-                    __LINE__, #cond);                                          \
-            exit(1);                                                           \
-        }                                                                      \
-    } while (0)
 
 /* ---- agents ------------------------------------------------------------- */
 
@@ -234,19 +208,9 @@ static void agent_kill(struct agent *a)
 
 static void create(const char *name, uint32_t cap, uint32_t policy)
 {
-    ipcx_mailbox_attr at;
-    ipcx_mailbox_attr_init(&at);
-    at.capacity = cap;
-    at.max_msg_size = 128;
+    ipcx_mailbox_attr at = tu_attr(cap, 128);
     at.policy = policy;
     CHECK_RC(ipcx_mailbox_create(name, &at), 0);
-}
-
-static ipcx_mailbox *open_mb(const char *name)
-{
-    ipcx_mailbox *mb = NULL;
-    CHECK_RC(ipcx_mailbox_open(name, 0, &mb), 0);
-    return mb;
 }
 
 static void send_str(ipcx_mailbox *mb, const char *s)
@@ -274,7 +238,7 @@ static pid_t holder_of(const char *name)
 static void test_receipt_errors(void)
 {
     create("rcpt-err", 16, IPCX_POLICY_ANY);
-    ipcx_mailbox *mb = open_mb("rcpt-err");
+    ipcx_mailbox *mb = tu_open("rcpt-err");
     send_str(mb, "queued");
     pid_t who = 12345;
     CHECK_RC(ipcx_mailbox_send_ex(mb, "x", 2, 0, IPCX_SEND_RECEIPT, NULL),
@@ -324,7 +288,7 @@ static void test_receipt_errors(void)
 static void test_withdrawn_bounded(void)
 {
     create("wd-bounded", 4, IPCX_POLICY_ANY);
-    ipcx_mailbox *mb = open_mb("wd-bounded");
+    ipcx_mailbox *mb = tu_open("wd-bounded");
     char buf[128];
     for (int round = 0; round < 3; round++) {
         send_str(mb, "queued");
@@ -364,7 +328,7 @@ static void test_withdrawn_bounded(void)
 static void test_withdrawn_depth(void)
 {
     create("wd-depth", 8, IPCX_POLICY_ANY);
-    ipcx_mailbox *mb = open_mb("wd-depth");
+    ipcx_mailbox *mb = tu_open("wd-depth");
     send_str(mb, "queued");
     pid_t who = 0;
     for (int i = 0; i < 3; i++) {
@@ -397,13 +361,10 @@ static void test_withdrawn_unbounded(void)
 {
     enum { MSG = 4096 };
     const uint64_t max = 1u << 20;
-    ipcx_mailbox_attr at;
-    ipcx_mailbox_attr_init(&at);
-    at.capacity = IPCX_UNBOUNDED;
-    at.max_msg_size = MSG;
+    ipcx_mailbox_attr at = tu_attr(IPCX_UNBOUNDED, MSG);
     at.max_bytes = max;
     CHECK_RC(ipcx_mailbox_create("wd-unbounded", &at), 0);
-    ipcx_mailbox *mb = open_mb("wd-unbounded");
+    ipcx_mailbox *mb = tu_open("wd-unbounded");
     static char big[MSG];
     memset(big, 'b', sizeof big);
     for (int round = 0; round < 3; round++) {
@@ -454,7 +415,7 @@ static void test_receipt_names_receiver(uint32_t cap)
     char name[32];
     snprintf(name, sizeof name, "rcpt-%u", cap);
     create(name, cap, IPCX_POLICY_ANY);
-    ipcx_mailbox *mb = open_mb(name);
+    ipcx_mailbox *mb = tu_open(name);
     struct agent ag[3];
     for (int i = 0; i < 3; i++) {
         ag[i] = agent_start();
@@ -464,7 +425,7 @@ static void test_receipt_names_receiver(uint32_t cap)
         struct agent *a = &ag[(round * 2) % 3];
         agent_post(a, OP_RECV, 0, NULL, IPCX_SEC(20), 0);
         ipcx_mailbox_info st;
-        WAIT_NAME(name, st, st.recv_waiting == 1);
+        TU_WAIT_NAME(name, st, st.recv_waiting == 1);
         char msg[32];
         snprintf(msg, sizeof msg, "receipt %d", round);
         pid_t who = 0;
@@ -511,7 +472,7 @@ static int child_any_receiver(void *arg)
 {
     prctl(PR_SET_PDEATHSIG, SIGKILL); /* never outlive the test */
     const char *name = arg;
-    ipcx_mailbox *mb = open_mb(name);
+    ipcx_mailbox *mb = tu_open(name);
     for (;;) {
         uint32_t m[2];
         long n = ipcx_mailbox_recv(mb, m, sizeof m, IPCX_SEC(20));
@@ -538,17 +499,14 @@ static void test_any_many_receivers(uint32_t cap, int receipts)
     char name[32];
     snprintf(name, sizeof name, "any-%u-%d", cap, receipts);
     create(name, cap, IPCX_POLICY_ANY);
-    any_log = mmap(NULL, sizeof *any_log, PROT_READ | PROT_WRITE,
-                   MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-    CHECK(any_log != MAP_FAILED);
-    memset(any_log, 0, sizeof *any_log);
-    ipcx_mailbox *mb = open_mb(name);
+    any_log = tu_shared_map(sizeof *any_log);
+    ipcx_mailbox *mb = tu_open(name);
     pid_t pids[ANY_RECEIVERS];
     for (int i = 0; i < ANY_RECEIVERS; i++) {
         pids[i] = tu_spawn(child_any_receiver, name);
     }
     ipcx_mailbox_info st;
-    WAIT_NAME(name, st, st.recv_waiting >= 2);
+    TU_WAIT_NAME(name, st, st.recv_waiting >= 2);
     static pid_t receipt[ANY_N];
     for (uint32_t i = 0; i < ANY_N; i++) {
         uint32_t m[2] = {i, i * 40503u};
@@ -560,7 +518,7 @@ static void test_any_many_receivers(uint32_t cap, int receipts)
              * just after the receive returns, so wait for it. */
             for (int k = 0; k < 10000 && atomic_load(&any_log->count[i]) == 0;
                  k++) {
-                pause_ms(1);
+                tu_pause_ms(1);
             }
             CHECK(atomic_load(&any_log->who[i]) == receipt[i]);
         } else {
@@ -576,7 +534,7 @@ static void test_any_many_receivers(uint32_t cap, int receipts)
         if (total >= ANY_N) {
             break;
         }
-        pause_ms(1);
+        tu_pause_ms(1);
     }
     for (int i = 0; i < ANY_RECEIVERS; i++) {
         uint32_t stop[2] = {UINT32_MAX, 0};
@@ -610,7 +568,7 @@ static void test_exclusive(void)
 {
     const char *name = "excl";
     create(name, 16, IPCX_POLICY_EXCLUSIVE);
-    ipcx_mailbox *mb = open_mb(name); /* the parent only sends */
+    ipcx_mailbox *mb = tu_open(name); /* the parent only sends */
     struct agent a = agent_start(), b = agent_start(), c = agent_start();
     struct agent d = agent_start(); /* never opens the mailbox */
     AGENT_RC(&a, OP_OPEN, 0, name, 0, 0, 0);
@@ -677,7 +635,7 @@ static void test_exclusive(void)
     /* A holder blocked in receive keeps the right; it gets the message. */
     agent_post(&a, OP_RECV, 0, NULL, IPCX_SEC(20), 0);
     ipcx_mailbox_info st;
-    WAIT_NAME(name, st, st.recv_waiting == 1);
+    TU_WAIT_NAME(name, st, st.recv_waiting == 1);
     AGENT_RC(&b, OP_RECV, 0, NULL, 0, 0, -EBUSY);
     send_str(mb, "m7");
     r = agent_reply(&a);
@@ -706,7 +664,7 @@ static void test_exclusive(void)
 
     /* A holder killed while blocked in receive frees the right too. */
     agent_post(&b, OP_RECV, 0, NULL, IPCX_FOREVER, 0);
-    WAIT_NAME(name, st, st.recv_waiting == 1);
+    TU_WAIT_NAME(name, st, st.recv_waiting == 1);
     agent_kill(&b);
     send_str(mb, "m10");
     CHECK_RC(ipcx_mailbox_recv(mb, buf, sizeof buf, 0), 4);
@@ -748,7 +706,7 @@ static void test_pair(void)
     AGENT_RC(&b, OP_SEND, 0, "pong", 0, 0, 0);
     agent_recv_expect(&a, 0, 0, "pong");
     agent_post(&b, OP_RECV, 0, NULL, IPCX_SEC(20), 0);
-    WAIT_NAME(name, st, st.recv_waiting == 1);
+    TU_WAIT_NAME(name, st, st.recv_waiting == 1);
     struct reply r = call(&a, OP_SEND_RECEIPT, 0, "sure?", IPCX_SEC(20), 0);
     CHECK_RC(r.rc, 0);
     CHECK(r.pid == b.pid);
@@ -820,40 +778,18 @@ static void test_any(void)
     test_any_many_receivers(IPCX_UNBOUNDED, 1);
 }
 
-static int failures;
-
-static int call_void(void *arg)
-{
-    void (**fn)(void) = arg;
-    (*fn)();
-    fflush(NULL);
-    return 0;
-}
-
-/* Each subtest in its own process, so one failure hides no other. */
-static void run(const char *name, void (*fn)(void))
-{
-    int rc = tu_wait(tu_spawn(call_void, &fn));
-    if (rc != 0) {
-        fprintf(stderr, "FAILED: %s (exit %d)\n", name, rc);
-        failures++;
-    }
-}
-
-#define RUN(fn) run(#fn, fn)
-
 int main(void)
 {
     tu_private_ns();
     setvbuf(stderr, NULL, _IONBF, 0);
-    RUN(test_receipt_errors);
-    RUN(test_withdrawn_bounded);
-    RUN(test_withdrawn_depth);
-    RUN(test_withdrawn_unbounded);
-    RUN(test_receipts);
-    RUN(test_any);
-    RUN(test_exclusive);
-    RUN(test_pair);
-    RUN(test_pair_two_handles_one_process);
-    return failures > 0;
+    TU_RUN(test_receipt_errors);
+    TU_RUN(test_withdrawn_bounded);
+    TU_RUN(test_withdrawn_depth);
+    TU_RUN(test_withdrawn_unbounded);
+    TU_RUN(test_receipts);
+    TU_RUN(test_any);
+    TU_RUN(test_exclusive);
+    TU_RUN(test_pair);
+    TU_RUN(test_pair_two_handles_one_process);
+    return tu_failures > 0;
 }

@@ -12,64 +12,19 @@
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
 #define MSG 64
 
-static void pause_us(long us)
-{
-    struct timespec ts = {us / 1000000, (us % 1000000) * 1000L};
-    nanosleep(&ts, NULL);
-}
-
-#define WAIT_STAT(mb, st, cond)                                                \
-    do {                                                                       \
-        int ok_ = 0;                                                           \
-        for (int i_ = 0; i_ < 10000 && !ok_; i_++) {                           \
-            CHECK_RC(ipcx_mailbox_stat((mb), &(st)), 0);                       \
-            if (cond) {                                                        \
-                ok_ = 1;                                                       \
-            } else {                                                           \
-                pause_us(1000);                                                \
-            }                                                                  \
-        }                                                                      \
-        if (!ok_) {                                                            \
-            fprintf(stderr, "%s:%d: timed out waiting for %s\n", __FILE__,     \
-                    __LINE__, #cond);                                          \
-            exit(1);                                                           \
-        }                                                                      \
-    } while (0)
-
-static void *shared_map(size_t len)
-{
-    void *p = mmap(NULL, len, PROT_READ | PROT_WRITE,
-                   MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-    CHECK(p != MAP_FAILED);
-    memset(p, 0, len);
-    return p;
-}
-
-static ipcx_mailbox *open_mb(const char *name)
-{
-    ipcx_mailbox *mb = NULL;
-    CHECK_RC(ipcx_mailbox_open(name, 0, &mb), 0);
-    return mb;
-}
-
 static void create_rdv(const char *name)
 {
-    ipcx_mailbox_attr a;
-    ipcx_mailbox_attr_init(&a);
-    a.capacity = 0;
-    a.max_msg_size = MSG;
+    ipcx_mailbox_attr a = tu_attr(0, MSG);
     CHECK_RC(ipcx_mailbox_create(name, &a), 0);
 }
 
 static void check_empty(ipcx_mailbox *mb)
 {
-    ipcx_mailbox_info st;
-    CHECK_RC(ipcx_mailbox_stat(mb, &st), 0);
+    ipcx_mailbox_info st = tu_stat(mb);
     CHECK(st.depth == 0);
     uint8_t buf[MSG];
     CHECK_RC(ipcx_mailbox_recv(mb, buf, sizeof buf, 0), -EAGAIN);
@@ -80,9 +35,8 @@ static void check_empty(ipcx_mailbox *mb)
 static void test_alone(void)
 {
     create_rdv("alone");
-    ipcx_mailbox *mb = open_mb("alone");
-    ipcx_mailbox_info st;
-    CHECK_RC(ipcx_mailbox_stat(mb, &st), 0);
+    ipcx_mailbox *mb = tu_open("alone");
+    ipcx_mailbox_info st = tu_stat(mb);
     CHECK(st.capacity == 0);
 
     uint8_t buf[MSG] = "lonely";
@@ -100,7 +54,7 @@ static void test_alone(void)
     dt = tu_now_ns() - t0;
     CHECK(dt >= IPCX_MSEC(90) && dt < IPCX_SEC(3));
     CHECK_RC(ipcx_mailbox_send(mb, buf, MSG + 1, 0), -EMSGSIZE);
-    CHECK_RC(ipcx_mailbox_stat(mb, &st), 0);
+    st = tu_stat(mb);
     CHECK(st.sent == 0 && st.received == 0 && st.depth == 0);
     CHECK(st.send_waiting == 0 && st.recv_waiting == 0);
     CHECK_RC(ipcx_mailbox_close(mb), 0);
@@ -122,12 +76,12 @@ static int child_late_receiver(void *arg)
 {
     prctl(PR_SET_PDEATHSIG, SIGKILL); /* never outlive the test */
     (void)arg;
-    ipcx_mailbox *mb = open_mb("order");
+    ipcx_mailbox *mb = tu_open("order");
     ipcx_mailbox_info st;
     /* Start receiving only once the sender is blocked in send. */
-    WAIT_STAT(mb, st, st.send_waiting == 1);
+    TU_WAIT_STAT(mb, st, st.send_waiting == 1);
     /* Give a wrong implementation time to return early (not sync). */
-    pause_us(30000);
+    tu_pause_us(30000);
     CHECK(atomic_load(&ord->send_done) == 0);
     atomic_store(&ord->recv_started, 1);
     char buf[MSG];
@@ -143,7 +97,7 @@ static int child_early_receiver(void *arg)
 {
     prctl(PR_SET_PDEATHSIG, SIGKILL); /* never outlive the test */
     (void)arg;
-    ipcx_mailbox *mb = open_mb("order");
+    ipcx_mailbox *mb = tu_open("order");
     char buf[MSG];
     atomic_store(&ord->recv_started, 1);
     long n = ipcx_mailbox_recv(mb, buf, sizeof buf, IPCX_SEC(20));
@@ -156,8 +110,8 @@ static int child_early_receiver(void *arg)
 static void test_send_waits_for_receiver(void)
 {
     create_rdv("order");
-    ipcx_mailbox *mb = open_mb("order");
-    ord = shared_map(sizeof *ord);
+    ipcx_mailbox *mb = tu_open("order");
+    ord = tu_shared_map(sizeof *ord);
 
     /* Receiver arrives after the sender blocked. */
     for (int timed = 0; timed < 2; timed++) {
@@ -180,18 +134,18 @@ static void test_send_waits_for_receiver(void)
     memset(ord, 0, sizeof *ord);
     pid_t pid = tu_spawn(child_early_receiver, NULL);
     ipcx_mailbox_info st;
-    WAIT_STAT(mb, st, st.recv_waiting == 1);
+    TU_WAIT_STAT(mb, st, st.recv_waiting == 1);
     CHECK_RC(ipcx_mailbox_send(mb, "early", 6, IPCX_SEC(10)), 0);
     CHECK(tu_wait(pid) == 0);
     check_empty(mb);
-    CHECK_RC(ipcx_mailbox_stat(mb, &st), 0);
+    st = tu_stat(mb);
     CHECK(st.sent == 3 && st.received == 3);
     CHECK(st.send_waiting == 0 && st.recv_waiting == 0);
 
     /* With a receiver waiting, even a non-blocking send gets through. */
     memset(ord, 0, sizeof *ord);
     pid = tu_spawn(child_early_receiver, NULL);
-    WAIT_STAT(mb, st, st.recv_waiting == 1);
+    TU_WAIT_STAT(mb, st, st.recv_waiting == 1);
     int rc = -EAGAIN;
     for (int i = 0; i < 10000 && rc == -EAGAIN; i++) {
         rc = ipcx_mailbox_send(mb, "early", 6, 0);
@@ -223,7 +177,7 @@ static int child_race_receiver(void *arg)
 {
     prctl(PR_SET_PDEATHSIG, SIGKILL); /* never outlive the test */
     (void)arg;
-    ipcx_mailbox *mb = open_mb("race");
+    ipcx_mailbox *mb = tu_open("race");
     uint32_t last = 0;
     int first = 1;
     for (;;) {
@@ -248,7 +202,7 @@ static int child_race_receiver(void *arg)
         atomic_fetch_add(&race->got[m[0]], 1);
         /* Vary how quickly the receiver comes back. */
         if (m[0] % 7 == 0) {
-            pause_us(m[0] % 300);
+            tu_pause_us(m[0] % 300);
         }
     }
     ipcx_mailbox_close(mb);
@@ -258,11 +212,11 @@ static int child_race_receiver(void *arg)
 static void test_timeout_races(void)
 {
     create_rdv("race");
-    ipcx_mailbox *mb = open_mb("race");
-    race = shared_map(sizeof *race);
+    ipcx_mailbox *mb = tu_open("race");
+    race = tu_shared_map(sizeof *race);
     pid_t pid = tu_spawn(child_race_receiver, NULL);
     ipcx_mailbox_info st;
-    WAIT_STAT(mb, st, st.recv_waiting == 1);
+    TU_WAIT_STAT(mb, st, st.recv_waiting == 1);
 
     int nok = 0, ntimeout = 0;
     for (uint32_t i = 0; i < RACE_N; i++) {
@@ -297,7 +251,7 @@ static void test_timeout_races(void)
     fprintf(stderr, "race: %d delivered, %d withdrawn\n", nok, ntimeout);
     CHECK(nok > 0);
     check_empty(mb);
-    CHECK_RC(ipcx_mailbox_stat(mb, &st), 0);
+    st = tu_stat(mb);
     CHECK(st.sent == (uint64_t)nok + 1);
     CHECK(st.received == (uint64_t)nok + 1);
     munmap(race, sizeof *race);
@@ -314,7 +268,7 @@ static int child_sender(void *arg)
 {
     prctl(PR_SET_PDEATHSIG, SIGKILL); /* never outlive the test */
     uint32_t id = (uint32_t)(uintptr_t)arg;
-    ipcx_mailbox *mb = open_mb("many");
+    ipcx_mailbox *mb = tu_open("many");
     for (uint32_t s = 0; s < PER_SENDER; s++) {
         uint32_t m[3] = {id, s, id * 1000003u + s};
         int rc = ipcx_mailbox_send(mb, m, sizeof m, IPCX_SEC(20));
@@ -330,14 +284,14 @@ static int child_sender(void *arg)
 static void test_many_senders(void)
 {
     create_rdv("many");
-    ipcx_mailbox *mb = open_mb("many");
+    ipcx_mailbox *mb = tu_open("many");
     pid_t pids[SENDERS];
     for (uint32_t i = 0; i < SENDERS; i++) {
         pids[i] = tu_spawn(child_sender, (void *)(uintptr_t)i);
     }
     uint32_t next[SENDERS] = {0};
     ipcx_mailbox_info st;
-    WAIT_STAT(mb, st, st.send_waiting >= 2); /* several really compete */
+    TU_WAIT_STAT(mb, st, st.send_waiting >= 2); /* several really compete */
     for (int k = 0; k < SENDERS * PER_SENDER; k++) {
         uint32_t m[3];
         CHECK_RC(ipcx_mailbox_recv(mb, m, sizeof m, IPCX_SEC(20)), sizeof m);
@@ -355,42 +309,20 @@ static void test_many_senders(void)
         CHECK(next[i] == PER_SENDER);
     }
     check_empty(mb);
-    CHECK_RC(ipcx_mailbox_stat(mb, &st), 0);
+    st = tu_stat(mb);
     CHECK(st.sent == SENDERS * PER_SENDER);
     CHECK(st.received == SENDERS * PER_SENDER);
     CHECK_RC(ipcx_mailbox_close(mb), 0);
     CHECK_RC(ipcx_mailbox_destroy("many"), 0);
 }
 
-static int failures;
-
-static int call_void(void *arg)
-{
-    void (**fn)(void) = arg;
-    (*fn)();
-    fflush(NULL);
-    return 0;
-}
-
-/* Each subtest in its own process, so one failure hides no other. */
-static void run(const char *name, void (*fn)(void))
-{
-    int rc = tu_wait(tu_spawn(call_void, &fn));
-    if (rc != 0) {
-        fprintf(stderr, "FAILED: %s (exit %d)\n", name, rc);
-        failures++;
-    }
-}
-
-#define RUN(fn) run(#fn, fn)
-
 int main(void)
 {
     tu_private_ns();
     setvbuf(stderr, NULL, _IONBF, 0);
-    RUN(test_alone);
-    RUN(test_send_waits_for_receiver);
-    RUN(test_timeout_races);
-    RUN(test_many_senders);
-    return failures > 0;
+    TU_RUN(test_alone);
+    TU_RUN(test_send_waits_for_receiver);
+    TU_RUN(test_timeout_races);
+    TU_RUN(test_many_senders);
+    return tu_failures > 0;
 }

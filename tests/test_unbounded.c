@@ -10,26 +10,9 @@
 #include <sys/prctl.h>
 #include <unistd.h>
 
-static ipcx_mailbox *open_mb(const char *name)
-{
-    ipcx_mailbox *mb = NULL;
-    CHECK_RC(ipcx_mailbox_open(name, 0, &mb), 0);
-    return mb;
-}
-
-static ipcx_mailbox_info stat_of(ipcx_mailbox *mb)
-{
-    ipcx_mailbox_info st;
-    CHECK_RC(ipcx_mailbox_stat(mb, &st), 0);
-    return st;
-}
-
 static void create_unbounded(const char *name, uint32_t msg, uint64_t max)
 {
-    ipcx_mailbox_attr a;
-    ipcx_mailbox_attr_init(&a);
-    a.capacity = IPCX_UNBOUNDED;
-    a.max_msg_size = msg;
+    ipcx_mailbox_attr a = tu_attr(IPCX_UNBOUNDED, msg);
     a.max_bytes = max;
     CHECK_RC(ipcx_mailbox_create(name, &a), 0);
 }
@@ -73,8 +56,8 @@ static void test_never_waits(void)
 {
     enum { N = 100000 };
     create_unbounded("backlog", 64, 0);
-    ipcx_mailbox *mb = open_mb("backlog");
-    ipcx_mailbox_info st = stat_of(mb);
+    ipcx_mailbox *mb = tu_open("backlog");
+    ipcx_mailbox_info st = tu_stat(mb);
     CHECK(st.capacity == IPCX_UNBOUNDED);
     CHECK(st.max_bytes == IPCX_DEFAULT_MAX_BYTES);
     uint64_t bytes0 = st.bytes;
@@ -92,13 +75,13 @@ static void test_never_waits(void)
         }
         payload += len;
         if (i == 999) {
-            st = stat_of(mb);
+            st = tu_stat(mb);
             CHECK(st.depth == 1000);
             bytes_1k = st.bytes;
         }
     }
     CHECK_RC(ipcx_mailbox_send(mb, buf, 65, 0), -EMSGSIZE);
-    st = stat_of(mb);
+    st = tu_stat(mb);
     CHECK(st.depth == N);
     CHECK(st.sent == N);
     CHECK(st.send_waiting == 0);
@@ -112,7 +95,7 @@ static void test_never_waits(void)
     CHECK(st.bytes <= st.max_bytes);
 
     /* Another handle (another sender) does not wait either. */
-    ipcx_mailbox *mb2 = open_mb("backlog");
+    ipcx_mailbox *mb2 = tu_open("backlog");
     make(buf, 8, N);
     CHECK_RC(ipcx_mailbox_send(mb2, buf, 8, 0), 0);
 
@@ -123,7 +106,7 @@ static void test_never_waits(void)
     }
     expect(got, ipcx_mailbox_recv(mb, got, sizeof got, 0), 8, N);
     CHECK_RC(ipcx_mailbox_recv(mb, got, sizeof got, 0), -EAGAIN);
-    st = stat_of(mb);
+    st = tu_stat(mb);
     CHECK(st.depth == 0);
     CHECK(st.received == N + 1);
     CHECK_RC(ipcx_mailbox_close(mb2), 0);
@@ -135,7 +118,7 @@ static void test_never_waits(void)
 static void test_reuse(void)
 {
     create_unbounded("reuse", 4096, 1u << 20);
-    ipcx_mailbox *mb = open_mb("reuse");
+    ipcx_mailbox *mb = tu_open("reuse");
     static uint8_t buf[4096], got[4096];
     uint32_t seq = 0, next = 0;
     for (int round = 0; round < 20; round++) {
@@ -150,7 +133,7 @@ static void test_reuse(void)
             next++;
         }
     }
-    CHECK(stat_of(mb).bytes <= (1u << 20));
+    CHECK(tu_stat(mb).bytes <= (1u << 20));
     CHECK_RC(ipcx_mailbox_close(mb), 0);
     CHECK_RC(ipcx_mailbox_destroy("reuse"), 0);
 }
@@ -160,9 +143,9 @@ static void test_ceiling(void)
     enum { MSG = 4096 };
     const uint64_t max = 1u << 20;
     create_unbounded("ceiling", MSG, max);
-    ipcx_mailbox *mb = open_mb("ceiling");
+    ipcx_mailbox *mb = tu_open("ceiling");
     static uint8_t buf[MSG], got[MSG];
-    ipcx_mailbox_info st = stat_of(mb);
+    ipcx_mailbox_info st = tu_stat(mb);
     CHECK(st.max_bytes == max);
 
     uint32_t seq = 0;
@@ -182,7 +165,7 @@ static void test_ceiling(void)
             (unsigned long long)max);
     /* At least half the ceiling is usable for messages. */
     CHECK((uint64_t)seq * MSG >= max / 2);
-    st = stat_of(mb);
+    st = tu_stat(mb);
     CHECK(st.depth == seq);
     CHECK(st.sent == seq);
     CHECK(st.bytes <= max);
@@ -191,7 +174,7 @@ static void test_ceiling(void)
     CHECK_RC(ipcx_mailbox_send(mb, buf, MSG, IPCX_MSEC(500)), -ENOSPC);
     CHECK_RC(ipcx_mailbox_send(mb, buf, MSG, IPCX_FOREVER), -ENOSPC);
     CHECK(tu_now_ns() - t0 < IPCX_MSEC(400));
-    CHECK(stat_of(mb).depth == seq);
+    CHECK(tu_stat(mb).depth == seq);
 
     /* Receive half; sends succeed again. */
     uint32_t next = 0;
@@ -222,7 +205,7 @@ static void test_ceiling(void)
         next++;
     }
     CHECK_RC(ipcx_mailbox_recv(mb, got, sizeof got, 0), -EAGAIN);
-    st = stat_of(mb);
+    st = tu_stat(mb);
     CHECK(st.depth == 0);
     CHECK(st.sent == seq && st.received == seq);
     /* And the whole ceiling is available again. */
@@ -241,7 +224,7 @@ static int child_producer(void *arg)
 {
     prctl(PR_SET_PDEATHSIG, SIGKILL); /* never outlive the test */
     (void)arg;
-    ipcx_mailbox *mb = open_mb("xproc");
+    ipcx_mailbox *mb = tu_open("xproc");
     uint8_t buf[64];
     for (uint32_t i = 0; i < 20000; i++) {
         size_t len = len_of(i);
@@ -259,10 +242,10 @@ static int child_producer(void *arg)
 static void test_cross_process(void)
 {
     create_unbounded("xproc", 64, 0);
-    ipcx_mailbox *mb = open_mb("xproc");
+    ipcx_mailbox *mb = tu_open("xproc");
     pid_t pid = tu_spawn(child_producer, NULL);
     CHECK(tu_wait(pid) == 0); /* finished without any receiver */
-    CHECK(stat_of(mb).depth == 20000);
+    CHECK(tu_stat(mb).depth == 20000);
     uint8_t got[64];
     for (uint32_t i = 0; i < 20000; i++) {
         long n = ipcx_mailbox_recv(mb, got, sizeof got, IPCX_SEC(5));
@@ -273,35 +256,13 @@ static void test_cross_process(void)
     CHECK_RC(ipcx_mailbox_destroy("xproc"), 0);
 }
 
-static int failures;
-
-static int call_void(void *arg)
-{
-    void (**fn)(void) = arg;
-    (*fn)();
-    fflush(NULL);
-    return 0;
-}
-
-/* Each subtest in its own process, so one failure hides no other. */
-static void run(const char *name, void (*fn)(void))
-{
-    int rc = tu_wait(tu_spawn(call_void, &fn));
-    if (rc != 0) {
-        fprintf(stderr, "FAILED: %s (exit %d)\n", name, rc);
-        failures++;
-    }
-}
-
-#define RUN(fn) run(#fn, fn)
-
 int main(void)
 {
     tu_private_ns();
     setvbuf(stderr, NULL, _IONBF, 0);
-    RUN(test_never_waits);
-    RUN(test_reuse);
-    RUN(test_ceiling);
-    RUN(test_cross_process);
-    return failures > 0;
+    TU_RUN(test_never_waits);
+    TU_RUN(test_reuse);
+    TU_RUN(test_ceiling);
+    TU_RUN(test_cross_process);
+    return tu_failures > 0;
 }

@@ -1,6 +1,7 @@
 #include "testutil.h"
 
 #include <stdarg.h>
+#include <sys/mman.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -76,4 +77,68 @@ int tu_system(const char *fmt, ...)
         return -1;
     }
     return WEXITSTATUS(st);
+}
+
+void tu_pause_ms(int ms)
+{
+    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+void tu_pause_us(long us)
+{
+    struct timespec ts = {us / 1000000, (us % 1000000) * 1000L};
+    nanosleep(&ts, NULL);
+}
+
+int tu_failures;
+
+static int call_void(void *arg)
+{
+    void (**fn)(void) = arg;
+    (*fn)();
+    fflush(NULL);
+    return 0;
+}
+
+void tu_run(const char *name, void (*fn)(void))
+{
+    int rc = tu_wait(tu_spawn(call_void, &fn));
+    if (rc != 0) {
+        fprintf(stderr, "FAILED: %s (exit %d)\n", name, rc);
+        tu_failures++;
+    }
+}
+
+ipcx_mailbox *tu_open(const char *name)
+{
+    ipcx_mailbox *mb = NULL;
+    CHECK_RC(ipcx_mailbox_open(name, 0, &mb), 0);
+    CHECK(mb != NULL);
+    return mb;
+}
+
+ipcx_mailbox_info tu_stat(ipcx_mailbox *mb)
+{
+    ipcx_mailbox_info st;
+    CHECK_RC(ipcx_mailbox_stat(mb, &st), 0);
+    return st;
+}
+
+ipcx_mailbox_attr tu_attr(uint32_t capacity, uint32_t max_msg_size)
+{
+    ipcx_mailbox_attr a;
+    ipcx_mailbox_attr_init(&a);
+    a.capacity = capacity;
+    a.max_msg_size = max_msg_size;
+    return a;
+}
+
+void *tu_shared_map(size_t len)
+{
+    void *p = mmap(NULL, len, PROT_READ | PROT_WRITE,
+                   MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    CHECK(p != MAP_FAILED);
+    memset(p, 0, len);
+    return p;
 }
