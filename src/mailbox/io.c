@@ -23,6 +23,7 @@ struct op {
     struct ipcx__qref ref;
     size_t cap;
     int32_t rcv_pid;
+    int resend; /* the receiver died while copying: send again */
 };
 
 static int destroyed(struct ipcx_mailbox *mb)
@@ -40,11 +41,43 @@ static int try_claim(void *arg)
     return ipcx__q_claim(&op->mb->q, op->mb->holder, &op->ref);
 }
 
+/* Claiming is blocked by an old generation: finish what the dead left. */
+static void unstick_claim(void *arg)
+{
+    struct op *op = arg;
+    if (ipcx__q_unstick_tail(&op->mb->q) > 0) {
+        ipcx__event_notify(&op->mb->hdr->ev_space, INT32_MAX);
+    }
+}
+
 static int try_acked(void *arg)
 {
     struct op *op = arg;
+    if (op->resend) {
+        return -ECONNRESET;
+    }
     int rc = ipcx__q_acked(&op->mb->q, &op->ref, &op->rcv_pid);
-    return rc == -EAGAIN && destroyed(op->mb) ? -EIDRM : rc;
+    if (rc == -EAGAIN && destroyed(op->mb)) {
+        return -EIDRM;
+    }
+    /* Still queued: a receiver may claim it and die before it could wake
+     * us, so watch in slices rather than sleep unbounded. */
+    if (rc == -EAGAIN) {
+        op->ref.blocker = 0;
+        return -EINPROGRESS;
+    }
+    return rc;
+}
+
+/* Our message's receiver is slow: if it died while copying, take the slot
+ * back; the message was never delivered, so it will be sent again. */
+static void unstick_acked(void *arg)
+{
+    struct op *op = arg;
+    if (op->ref.blocker != 0 && !ipcx__mbx_alive(op->mb, op->ref.blocker) &&
+        ipcx__q_reclaim(&op->mb->q, &op->ref) == 0) {
+        op->resend = 1;
+    }
 }
 
 static int try_take(void *arg)
@@ -58,6 +91,19 @@ static int try_take(void *arg)
     }
     int rc = ipcx__q_take(&mb->q, mb->holder, op->cap, &op->ref);
     return rc == -EAGAIN && destroyed(mb) ? -EIDRM : rc;
+}
+
+/* The oldest message is still being written: if its writer died, that
+ * message is lost, and the slot is finished so the queue moves on. */
+static void unstick_take(void *arg)
+{
+    struct op *op = arg;
+    struct mbx_header *h = op->mb->hdr;
+    if (!ipcx__mbx_alive(op->mb, op->ref.blocker) &&
+        ipcx__q_reclaim(&op->mb->q, &op->ref) == 0) {
+        ipcx__event_notify(&h->ev_msg, INT32_MAX);
+        ipcx__event_notify(&h->ev_space, INT32_MAX);
+    }
 }
 
 /* Attach the detail a caller of a failed send or receive wants. */
@@ -118,7 +164,8 @@ static int await_taken(struct op *op, struct ipcx__deadline *d, pid_t *receiver)
         atomic_load_explicit(&h->ev_msg.waiters, memory_order_relaxed) > 0) {
         ipcx__deadline_init(d, RENDEZVOUS_NOWAIT_GRACE_NS);
     }
-    int rc = ipcx__wait(&h->ev_space, try_acked, op, d, &mb->me->send_waiting);
+    struct ipcx__op wop = {try_acked, unstick_acked, op};
+    int rc = ipcx__wait(&h->ev_space, &wop, d, &mb->me->send_waiting);
     if (nowait && rc == -ETIMEDOUT) {
         rc = -EAGAIN; /* the caller asked not to wait; the grace is ours */
     }
@@ -130,8 +177,7 @@ static int await_taken(struct op *op, struct ipcx__deadline *d, pid_t *receiver)
         /* A receiver claimed it first: it is being copied right now. */
         struct ipcx__deadline forever;
         ipcx__deadline_init(&forever, IPCX_FOREVER);
-        rc = ipcx__wait(&h->ev_space, try_acked, op, &forever,
-                        &mb->me->send_waiting);
+        rc = ipcx__wait(&h->ev_space, &wop, &forever, &mb->me->send_waiting);
     }
     if (rc < 0) {
         return rc;
@@ -140,6 +186,33 @@ static int await_taken(struct op *op, struct ipcx__deadline *d, pid_t *receiver)
     if (receiver != NULL) {
         *receiver = op->rcv_pid;
     }
+    return 0;
+}
+
+/* Queue one copy of the message and, if ACK, wait until it is taken. */
+static int send_once(struct ipcx_mailbox *mb, const void *buf, size_t len,
+                     int ack, struct ipcx__deadline *d, pid_t *receiver)
+{
+    struct op op = {.mb = mb};
+    struct mbx_header *h = mb->hdr;
+    struct ipcx__op wop = {try_claim, unstick_claim, &op};
+    int rc = ipcx__wait(&h->ev_space, &wop, d, &mb->me->send_waiting);
+    if (rc < 0) {
+        return rc;
+    }
+    struct ipcx__qslot *s = op.ref.slot;
+    if (len > 0) {
+        memcpy(ipcx__q_payload(&op.ref), buf, len);
+    }
+    atomic_store_explicit(&s->pid, mb->pid, memory_order_relaxed);
+    atomic_store_explicit(&s->uid, mb->uid, memory_order_relaxed);
+    atomic_store_explicit(&s->sender, mb->holder, memory_order_relaxed);
+    ipcx__q_publish(&mb->q, &op.ref, (uint32_t)len, ack ? IPCX__Q_FLAG_ACK : 0);
+    ipcx__event_notify(&h->ev_msg, 1);
+    if (ack && (rc = await_taken(&op, d, receiver)) < 0) {
+        return rc; /* withdrawn, or to be sent again */
+    }
+    atomic_fetch_add_explicit(&mb->me->sent, 1, memory_order_relaxed);
     return 0;
 }
 
@@ -155,33 +228,11 @@ int ipcx_mailbox_send_ex(ipcx_mailbox *mb, const void *buf, size_t len,
     if (ipcx__deadline_init(&d, timeout_ns) < 0) {
         return ipcx__err(-EINVAL, "negative timeout");
     }
-    struct op op = {.mb = mb};
-    struct mbx_header *h = mb->hdr;
-    rc = ipcx__wait(&h->ev_space, try_claim, &op, &d, &mb->me->send_waiting);
-    if (rc < 0) {
-        return explain(mb, rc);
-    }
     int ack = mb->capacity == 0 || (flags & IPCX_SEND_RECEIPT);
-    struct ipcx__qslot *s = op.ref.slot;
-    if (len > 0) {
-        memcpy(ipcx__q_payload(&op.ref), buf, len);
-    }
-    atomic_store_explicit(&s->pid, mb->pid, memory_order_relaxed);
-    atomic_store_explicit(&s->uid, mb->uid, memory_order_relaxed);
-    atomic_store_explicit(&s->sender, mb->holder, memory_order_relaxed);
-    ipcx__q_publish(&mb->q, &op.ref, (uint32_t)len, ack ? IPCX__Q_FLAG_ACK : 0);
-    ipcx__event_notify(&h->ev_msg, 1);
-    atomic_fetch_add_explicit(&mb->me->sent, 1, memory_order_relaxed);
-    if (!ack) {
-        return 0;
-    }
-    rc = await_taken(&op, &d, receiver);
-    if (rc < 0) {
-        /* Withdrawn: it was never delivered, so it does not count. */
-        atomic_fetch_sub_explicit(&mb->me->sent, 1, memory_order_relaxed);
-        return explain(mb, rc);
-    }
-    return 0;
+    do {
+        rc = send_once(mb, buf, len, ack, &d, receiver);
+    } while (rc == -ECONNRESET); /* the receiver died holding it: again */
+    return rc < 0 ? explain(mb, rc) : 0;
 }
 
 int ipcx_mailbox_send(ipcx_mailbox *mb, const void *buf, size_t len,
@@ -209,7 +260,8 @@ long ipcx_mailbox_recv_ex(ipcx_mailbox *mb, void *buf, size_t cap,
     }
     struct op op = {.mb = mb, .cap = cap};
     struct mbx_header *h = mb->hdr;
-    rc = ipcx__wait(&h->ev_msg, try_take, &op, &d, &mb->me->recv_waiting);
+    struct ipcx__op wop = {try_take, unstick_take, &op};
+    rc = ipcx__wait(&h->ev_msg, &wop, &d, &mb->me->recv_waiting);
     if (rc == -EMSGSIZE) {
         return ipcx__err(rc,
                          "the next message is longer than the %zu-byte "
@@ -221,6 +273,8 @@ long ipcx_mailbox_recv_ex(ipcx_mailbox *mb, void *buf, size_t cap,
     }
     struct ipcx__qslot *s = op.ref.slot;
     uint32_t len = atomic_load_explicit(&s->len, memory_order_relaxed);
+    /* Head has moved on: a place opened for blocked senders. */
+    ipcx__event_notify(&h->ev_space, INT32_MAX);
     if (len > 0) {
         memcpy(buf, ipcx__q_payload(&op.ref), len);
     }
@@ -229,8 +283,10 @@ long ipcx_mailbox_recv_ex(ipcx_mailbox *mb, void *buf, size_t cap,
         info->pid = atomic_load_explicit(&s->pid, memory_order_relaxed);
         info->uid = atomic_load_explicit(&s->uid, memory_order_relaxed);
     }
-    ipcx__q_finish(&mb->q, &op.ref, mb->holder, mb->pid);
-    ipcx__event_notify(&h->ev_space, INT32_MAX);
+    if (ipcx__q_finish(&mb->q, &op.ref, mb->holder, mb->pid) != 0) {
+        /* A sender waits for its receipt, or a segment came free. */
+        ipcx__event_notify(&h->ev_space, INT32_MAX);
+    }
     atomic_fetch_add_explicit(&mb->me->received, 1, memory_order_relaxed);
     return (long)len;
 }

@@ -266,6 +266,11 @@ static int check_header(const struct mbx_header *h, uint64_t file_size)
     return 0;
 }
 
+static int alive(void *ctx, uint32_t holder)
+{
+    return ipcx__mbx_alive(ctx, holder);
+}
+
 static int grow(void *ctx, uint32_t idx)
 {
     struct ipcx_mailbox *mb = ctx;
@@ -310,6 +315,7 @@ static int attach(int fd, int writable, struct ipcx_mailbox **out)
     mb->uid = getuid();
     queue_view(&mb->q, mb->base, &copy);
     mb->q.grow = grow;
+    mb->q.alive = alive;
     mb->q.ctx = mb;
     *out = mb;
     return 0;

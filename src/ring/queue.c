@@ -234,8 +234,10 @@ static int produce_seg(struct ipcx__queue *q, uint64_t p,
          * passed it, the backlog fills the table: the ceiling.  Otherwise a
          * finisher lags: wait for it. */
         uint64_t head = atomic_load_explicit(&q->h->head, memory_order_acquire);
-        int full = head < ((n - q->M + 1) << q->kshift);
-        return full && q->ceiling_is_error ? -ENOSPC : -EBUSY;
+        if (head < ((n - q->M + 1) << q->kshift)) {
+            return q->ceiling_is_error ? -ENOSPC : -EBUSY;
+        }
+        return -EINPROGRESS; /* a slot of n - M is unfinished */
     }
     return -EPROTO;
 }
@@ -300,7 +302,7 @@ int ipcx__q_claim(struct ipcx__queue *q, uint32_t holder,
                     &s->ctl, &w, CTL(n, IPCX__Q_WRITING, holder),
                     memory_order_acquire, memory_order_relaxed)) {
                 help_advance(&q->h->tail, p);
-                *ref = (struct ipcx__qref){s, seg, p};
+                *ref = (struct ipcx__qref){s, seg, p, 0};
                 return 0;
             }
         }
@@ -330,14 +332,14 @@ void ipcx__q_publish(struct ipcx__queue *q, struct ipcx__qref *ref,
  * slots finishing, and head passing its last position.  The last event
  * hands the segment back.
  */
-static void seg_release(struct ipcx__queue *q, struct ipcx__qseg *seg,
-                        uint64_t n)
+static int seg_release(struct ipcx__queue *q, struct ipcx__qseg *seg,
+                       uint64_t n)
 {
     /* acq_rel: each party releases its accesses to the segment; the last
      * acquires them all before handing the segment back. */
     uint32_t d = atomic_fetch_add_explicit(&seg->done, 1, memory_order_acq_rel);
     if (d != (1u << q->kshift)) {
-        return;
+        return 0;
     }
     uint32_t idx = (uint32_t)(((unsigned char *)seg - q->pool) / q->seg_bytes);
     uint64_t e = ENTRY(n, idx + 1);
@@ -345,10 +347,12 @@ static void seg_release(struct ipcx__queue *q, struct ipcx__qseg *seg,
                                             ENTRY(n, 0), memory_order_release,
                                             memory_order_relaxed);
     free_push(q, idx);
+    return 1;
 }
 
 /* Finish a slot: EXPECT -> STATE (DONE or WITHDRAWN), by CAS since a
- * reclaimer may race.  0, or -EALREADY if the slot was not in EXPECT. */
+ * reclaimer may race.  1 if that freed the segment, 0 if not, -EALREADY if
+ * the slot was not in EXPECT. */
 static int finish_slot(struct ipcx__queue *q, struct ipcx__qref *ref,
                        uint64_t expect, uint32_t state)
 {
@@ -359,8 +363,7 @@ static int finish_slot(struct ipcx__queue *q, struct ipcx__qref *ref,
             memory_order_relaxed)) {
         return -EALREADY;
     }
-    seg_release(q, ref->seg, n);
-    return 0;
+    return seg_release(q, ref->seg, n);
 }
 
 /*
@@ -418,8 +421,10 @@ static int take_at(struct ipcx__queue *q, uint64_t p, uint32_t holder,
     }
     switch (STATE(w)) {
     case IPCX__Q_EMPTY:
-    case IPCX__Q_WRITING:
         return -EAGAIN;
+    case IPCX__Q_WRITING:
+        *ref = (struct ipcx__qref){s, seg, p, HOLDER(w)};
+        return -EINPROGRESS;
     case IPCX__Q_FULL:
         break;
     case IPCX__Q_READING:
@@ -443,7 +448,7 @@ static int take_at(struct ipcx__queue *q, uint64_t p, uint32_t holder,
         return 1;
     }
     pass_head(q, seg, p, 0);
-    *ref = (struct ipcx__qref){s, seg, p};
+    *ref = (struct ipcx__qref){s, seg, p, 0};
     if (len > q->max_msg) {
         /* A length no sender could have written: drop the message. */
         finish_slot(q, ref, CTL(n, IPCX__Q_READING, holder), IPCX__Q_DONE);
@@ -480,8 +485,7 @@ int ipcx__q_finish(struct ipcx__queue *q, struct ipcx__qref *ref,
     uint32_t flags =
         atomic_load_explicit(&ref->slot->flags, memory_order_relaxed);
     if ((flags & IPCX__Q_FLAG_ACK) == 0) {
-        finish_slot(q, ref, reading, IPCX__Q_DONE);
-        return 0;
+        return finish_slot(q, ref, reading, IPCX__Q_DONE) == 1;
     }
     atomic_store_explicit(&ref->slot->rcv_pid, rcv_pid, memory_order_relaxed);
     /* Release: rcv_pid is visible to the sender's acquire in q_acked(). */
@@ -502,15 +506,71 @@ int ipcx__q_acked(struct ipcx__queue *q, struct ipcx__qref *ref,
     }
     switch (STATE(w)) {
     case IPCX__Q_FULL:
-    case IPCX__Q_READING:
         return -EAGAIN;
+    case IPCX__Q_READING:
+        ref->blocker = HOLDER(w);
+        return -EINPROGRESS;
     case IPCX__Q_TAKEN:
         *rcv_pid =
             atomic_load_explicit(&ref->slot->rcv_pid, memory_order_relaxed);
-        return finish_slot(q, ref, w, IPCX__Q_DONE) == 0 ? 0 : -EPROTO;
+        return finish_slot(q, ref, w, IPCX__Q_DONE) >= 0 ? 0 : -EPROTO;
     default:
         return -EPROTO;
     }
+}
+
+int ipcx__q_reclaim(struct ipcx__queue *q, struct ipcx__qref *ref)
+{
+    uint64_t n = ref->pos >> q->kshift;
+    uint64_t w = atomic_load_explicit(&ref->slot->ctl, memory_order_acquire);
+    uint32_t st = STATE(w);
+    if (TAG(w) != (uint32_t)n || HOLDER(w) != ref->blocker ||
+        (st != IPCX__Q_WRITING && st != IPCX__Q_READING)) {
+        return -EALREADY;
+    }
+    /* DONE, not WITHDRAWN: a dead writer's slot is passed like any finished
+     * one, and a dead reader's is already behind head. */
+    return finish_slot(q, ref, w, IPCX__Q_DONE) >= 0 ? 0 : -EALREADY;
+}
+
+/* Who must be alive for slot word W of S to make progress (0: nobody). */
+static uint32_t owner_of(struct ipcx__qslot *s, uint64_t w)
+{
+    switch (STATE(w)) {
+    case IPCX__Q_WRITING:
+    case IPCX__Q_READING:
+        return HOLDER(w);
+    case IPCX__Q_TAKEN: /* the sender must collect the receipt */
+        return atomic_load_explicit(&s->sender, memory_order_relaxed);
+    default:
+        return 0;
+    }
+}
+
+int ipcx__q_unstick_tail(struct ipcx__queue *q)
+{
+    uint64_t p = atomic_load_explicit(&q->h->tail, memory_order_acquire);
+    uint64_t n = (p >> q->kshift) - q->M, e;
+    struct ipcx__qseg *seg;
+    if (q->alive == NULL || (p >> q->kshift) < q->M ||
+        lookup(q, n, &e, &seg) < 0) {
+        return 0;
+    }
+    int done = 0;
+    for (uint64_t i = 0; i < (1ull << q->kshift); i++) {
+        uint64_t pos = (n << q->kshift) + i;
+        struct ipcx__qslot *s = slot_at(q, seg, pos);
+        uint64_t w = atomic_load_explicit(&s->ctl, memory_order_acquire);
+        uint32_t owner = owner_of(s, w);
+        if (TAG(w) != (uint32_t)n || owner == 0 || q->alive(q->ctx, owner)) {
+            continue;
+        }
+        struct ipcx__qref ref = {s, seg, pos, owner};
+        /* The CAS from the exact word we judged: if the slot moved on in
+         * the meantime, nothing is taken from anyone. */
+        done += finish_slot(q, &ref, w, IPCX__Q_DONE) >= 0;
+    }
+    return done;
 }
 
 /* Move head past withdrawn positions at the front, so that a lone
@@ -537,12 +597,13 @@ int ipcx__q_cancel(struct ipcx__queue *q, struct ipcx__qref *ref)
 {
     uint64_t n = ref->pos >> q->kshift;
     int rc = finish_slot(q, ref, CTL(n, IPCX__Q_FULL, 0), IPCX__Q_WITHDRAWN);
-    if (rc == 0) {
+    if (rc >= 0) {
         /* After the state change: a passer that saw WITHDRAWN may already
          * have decremented, so the count can dip below zero for a moment;
          * readers treat that as zero (the cautious side). */
         atomic_fetch_add_explicit(&q->h->withdrawn, 1, memory_order_relaxed);
         settle_head(q);
+        return 0;
     }
     return rc;
 }

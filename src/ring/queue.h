@@ -72,6 +72,9 @@ struct ipcx__queue {
     int ceiling_is_error; /* table full: -ENOSPC (unbounded) or -EAGAIN */
     /* Make segment IDX usable (extend the file); 0 or negative errno. */
     int (*grow)(void *ctx, uint32_t idx);
+    /* Is HOLDER (a process's registry id) still alive?  A system call:
+     * used only on slow paths, to reclaim what dead processes held. */
+    int (*alive)(void *ctx, uint32_t holder);
     void *ctx;
 };
 
@@ -90,15 +93,18 @@ int ipcx__q_geometry(uint32_t cap, uint32_t max_msg, uint64_t max_bytes,
  * segments exist already (bounded); otherwise they are grown on demand. */
 void ipcx__q_format(struct ipcx__queue *q, int prealloc);
 
-/* A claimed slot and its position. */
+/* A claimed slot and its position; after -EINPROGRESS, the slot whose
+ * holder BLOCKER blocks the caller. */
 struct ipcx__qref {
     struct ipcx__qslot *slot;
     struct ipcx__qseg *seg;
     uint64_t pos;
+    uint32_t blocker;
 };
 
 /* Producer: claim the next position.  0, -EAGAIN (full), -ENOSPC (ceiling),
- * -EPROTO (corrupt shared memory). */
+ * -EINPROGRESS (an old generation is unfinished: ipcx__q_unstick_tail()
+ * after a pause), -EPROTO (corrupt shared memory). */
 int ipcx__q_claim(struct ipcx__queue *q, uint32_t holder,
                   struct ipcx__qref *ref);
 /* Producer: make the claimed slot visible with LEN bytes at its payload. */
@@ -106,23 +112,35 @@ void ipcx__q_publish(struct ipcx__queue *q, struct ipcx__qref *ref,
                      uint32_t len, uint32_t flags);
 
 /* Consumer: claim the oldest message if it fits in CAP bytes.  0, -EAGAIN
- * (nothing ready), -EMSGSIZE (it is longer than CAP; stays queued), -EPROTO
+ * (nothing ready), -EINPROGRESS (the oldest is still being written by
+ * ref->blocker), -EMSGSIZE (it is longer than CAP; stays queued), -EPROTO
  * (corrupt message: it is dropped). */
 int ipcx__q_take(struct ipcx__queue *q, uint32_t holder, size_t cap,
                  struct ipcx__qref *ref);
 /* Consumer: finished copying; RCV_PID is reported to an acking sender.
- * Returns 1 if a sender waits for this (TAKEN), else 0. */
+ * Returns non-zero if a sender should be woken: it waits for this message
+ * (TAKEN), or finishing it freed a segment. */
 int ipcx__q_finish(struct ipcx__queue *q, struct ipcx__qref *ref,
                    uint32_t holder, int32_t rcv_pid);
 
 /* Sender of an ACK message: 0 and *rcv_pid once taken (the slot is then
- * finished), -EAGAIN while still queued or being copied, -EPROTO if the slot
- * no longer holds our message. */
+ * finished), -EAGAIN while still queued, -EINPROGRESS while ref->blocker
+ * copies it, -EPROTO if the slot no longer holds our message. */
 int ipcx__q_acked(struct ipcx__queue *q, struct ipcx__qref *ref,
                   int32_t *rcv_pid);
 /* Sender of an ACK message: withdraw it.  0 if withdrawn, -EALREADY if a
  * receiver has claimed it first. */
 int ipcx__q_cancel(struct ipcx__queue *q, struct ipcx__qref *ref);
+
+/* After -EINPROGRESS, when ref->blocker is dead: finish the slot it left
+ * in WRITING or READING (its message is lost to the queue).  0 if this
+ * call finished it, -EALREADY if it had moved on. */
+int ipcx__q_reclaim(struct ipcx__queue *q, struct ipcx__qref *ref);
+
+/* After ipcx__q_claim() answered -EINPROGRESS: finish the slots of the
+ * generation blocking the tail that dead holders left unfinished.  Returns
+ * how many it finished. */
+int ipcx__q_unstick_tail(struct ipcx__queue *q);
 
 static inline unsigned char *ipcx__q_payload(struct ipcx__qref *ref)
 {

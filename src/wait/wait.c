@@ -98,7 +98,12 @@ static inline void spin_round(void)
  * ours), converted once into rounds: reading the clock inside the loop
  * would itself be a system call on some virtual machines.
  */
-static int64_t spin_rounds(int (*try)(void *), void *arg, int *rc)
+static int pending(int rc)
+{
+    return rc == -EAGAIN || rc == -EINPROGRESS;
+}
+
+static int64_t spin_rounds(const struct ipcx__op *op, int *rc)
 {
     static _Atomic int64_t rounds = -1;
     int64_t r = atomic_load_explicit(&rounds, memory_order_relaxed);
@@ -113,12 +118,12 @@ static int64_t spin_rounds(int (*try)(void *), void *arg, int *rc)
     if (sysconf(_SC_NPROCESSORS_ONLN) < 2) {
         ns = 0;
     }
-    /* Calibrate on the caller's own operation: time 256 rounds. */
+    /* Calibrate on the caller's own operation: time up to 256 rounds. */
     int64_t t0 = ipcx__now_ns();
     int64_t k;
-    for (k = 0; k < 256 && *rc == -EAGAIN; k++) {
+    for (k = 0; k < 256 && pending(*rc); k++) {
         spin_round();
-        *rc = try(arg);
+        *rc = op->try(op->arg);
     }
     int64_t per = (ipcx__now_ns() - t0) / (k > 0 ? k : 1);
     r = ns / (per > 0 ? per : 1);
@@ -126,60 +131,86 @@ static int64_t spin_rounds(int (*try)(void *), void *arg, int *rc)
     return r;
 }
 
-static int spin(int (*try)(void *), void *arg)
+static int spin(const struct ipcx__op *op, int rc)
 {
-    int rc = -EAGAIN;
-    int64_t rounds = spin_rounds(try, arg, &rc);
-    for (int64_t i = 0; i < rounds && rc == -EAGAIN; i++) {
+    int64_t rounds = spin_rounds(op, &rc);
+    for (int64_t i = 0; i < rounds && pending(rc); i++) {
         spin_round();
-        rc = try(arg);
+        rc = op->try(op->arg);
     }
     return rc;
 }
 
-/* One sleep: announce ourselves, re-check, then block. */
-static int sleep_once(struct ipcx__event *ev, int (*try)(void *), void *arg,
-                      int64_t deadline, int *timed_out)
+/* One sleep: announce ourselves, re-check, then block until notified or
+ * UNTIL.  Returns the re-check's result. */
+static int sleep_once(struct ipcx__event *ev, const struct ipcx__op *op,
+                      int64_t until)
 {
     /* Acquire: a notify that bumped seq before this load also published its
      * state change, which the re-check below then sees. */
     uint32_t key = atomic_load_explicit(&ev->seq, memory_order_acquire);
     /* seq_cst RMW pairs with the fence in ipcx__event_notify(). */
     atomic_fetch_add_explicit(&ev->waiters, 1, memory_order_seq_cst);
-    int rc = try(arg);
-    if (rc == -EAGAIN) {
-        *timed_out = ipcx__futex_wait(&ev->seq, key, deadline) == -ETIMEDOUT;
+    int rc = op->try(op->arg);
+    if (pending(rc)) {
+        ipcx__futex_wait(&ev->seq, key, until);
     }
     atomic_fetch_sub_explicit(&ev->waiters, 1, memory_order_relaxed);
     return rc;
 }
 
-int ipcx__wait(struct ipcx__event *ev, int (*try)(void *), void *arg,
+/* Sleep until notified; while blocked by another process, only for a slice
+ * at a time, checking after each whether that process died. */
+static int sleep_loop(struct ipcx__event *ev, const struct ipcx__op *op,
+                      int64_t deadline)
+{
+    for (;;) {
+        int64_t until = deadline;
+        int rc = op->try(op->arg);
+        if (rc == -EINPROGRESS) {
+            int64_t slice = ipcx__now_ns() + IPCX__STUCK_CHECK_NS;
+            until = slice < deadline ? slice : deadline;
+        }
+        if (pending(rc)) {
+            rc = sleep_once(ev, op, until);
+        }
+        if (!pending(rc)) {
+            return rc;
+        }
+        if (rc == -EINPROGRESS && op->unstick != NULL) {
+            op->unstick(op->arg);
+        }
+        if (deadline != IPCX__NEVER && ipcx__now_ns() >= deadline) {
+            /* One last attempt: a message that arrived together with the
+             * deadline is delivered rather than reported as a timeout. */
+            rc = op->try(op->arg);
+            return pending(rc) ? -ETIMEDOUT : rc;
+        }
+    }
+}
+
+int ipcx__wait(struct ipcx__event *ev, const struct ipcx__op *op,
                struct ipcx__deadline *d, _Atomic uint32_t *waiting)
 {
-    int rc = try(arg);
-    if (rc != -EAGAIN || d->timeout_ns == 0) {
-        return rc;
+    int rc = op->try(op->arg);
+    if (d->timeout_ns == 0) {
+        if (rc == -EINPROGRESS && op->unstick != NULL) {
+            op->unstick(op->arg); /* a dead blocker must not stop us */
+            rc = op->try(op->arg);
+        }
+        return pending(rc) ? -EAGAIN : rc;
     }
-    rc = spin(try, arg);
-    if (rc != -EAGAIN) {
+    if (pending(rc)) {
+        rc = spin(op, rc);
+    }
+    if (!pending(rc)) {
         return rc;
     }
     int64_t deadline = deadline_at(d);
     if (waiting != NULL) {
         atomic_fetch_add_explicit(waiting, 1, memory_order_relaxed);
     }
-    int timed_out = 0;
-    while ((rc = sleep_once(ev, try, arg, deadline, &timed_out)) == -EAGAIN) {
-        if (timed_out ||
-            (deadline != IPCX__NEVER && ipcx__now_ns() >= deadline)) {
-            /* One last attempt: a message that arrived together with the
-             * deadline is delivered rather than reported as a timeout. */
-            rc = try(arg);
-            rc = rc == -EAGAIN ? -ETIMEDOUT : rc;
-            break;
-        }
-    }
+    rc = sleep_loop(ev, op, deadline);
     if (waiting != NULL) {
         atomic_fetch_sub_explicit(waiting, 1, memory_order_relaxed);
     }

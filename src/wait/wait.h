@@ -41,13 +41,28 @@ int ipcx__deadline_init(struct ipcx__deadline *d, int64_t timeout_ns);
  */
 void ipcx__event_notify(struct ipcx__event *ev, int n);
 
+/* How often a caller blocked by another process's unfinished operation
+ * checks whether that process died (nobody else would wake it). */
+#define IPCX__STUCK_CHECK_NS 20000000
+
+/* An operation to wait for. */
+struct ipcx__op {
+    /* Try once: a result, -EAGAIN (wait for EV), or -EINPROGRESS (blocked
+     * by another process's unfinished operation: wait, and call UNSTICK
+     * every IPCX__STUCK_CHECK_NS). */
+    int (*try)(void *arg);
+    /* Take back what dead processes left unfinished; may be NULL. */
+    void (*unstick)(void *arg);
+    void *arg;
+};
+
 /*
- * Call TRY(ARG) until it returns anything but -EAGAIN, waiting on EV between
- * attempts, for at most until the deadline D.  Returns TRY's result, or
- * -EAGAIN (timeout 0) / -ETIMEDOUT when time runs out.  WAITING, if not
+ * Run OP until it returns anything but -EAGAIN / -EINPROGRESS, waiting on EV
+ * between attempts, for at most until the deadline D.  Returns the result,
+ * or -EAGAIN (timeout 0) / -ETIMEDOUT when time runs out.  WAITING, if not
  * NULL, is incremented while the caller sleeps (for ipcx stat / ps).
  */
-int ipcx__wait(struct ipcx__event *ev, int (*try)(void *), void *arg,
+int ipcx__wait(struct ipcx__event *ev, const struct ipcx__op *op,
                struct ipcx__deadline *d, _Atomic uint32_t *waiting);
 
 /* Sleep on EV until it is notified, its value is not EXPECT, or DEADLINE. */
