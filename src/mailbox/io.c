@@ -272,7 +272,7 @@ long ipcx_mailbox_recv_ex(ipcx_mailbox *mb, void *buf, size_t cap,
         return explain(mb, rc);
     }
     struct ipcx__qslot *s = op.ref.slot;
-    uint32_t len = atomic_load_explicit(&s->len, memory_order_relaxed);
+    uint32_t len = op.ref.len; /* validated against max and cap */
     /* Head has moved on: a place opened for blocked senders. */
     ipcx__event_notify(&h->ev_space, INT32_MAX);
     if (len > 0) {

@@ -302,7 +302,7 @@ int ipcx__q_claim(struct ipcx__queue *q, uint32_t holder,
                     &s->ctl, &w, CTL(n, IPCX__Q_WRITING, holder),
                     memory_order_acquire, memory_order_relaxed)) {
                 help_advance(&q->h->tail, p);
-                *ref = (struct ipcx__qref){s, seg, p, 0};
+                *ref = (struct ipcx__qref){s, seg, p, 0, 0};
                 return 0;
             }
         }
@@ -423,7 +423,7 @@ static int take_at(struct ipcx__queue *q, uint64_t p, uint32_t holder,
     case IPCX__Q_EMPTY:
         return -EAGAIN;
     case IPCX__Q_WRITING:
-        *ref = (struct ipcx__qref){s, seg, p, HOLDER(w)};
+        *ref = (struct ipcx__qref){s, seg, p, HOLDER(w), 0};
         return -EINPROGRESS;
     case IPCX__Q_FULL:
         break;
@@ -448,7 +448,7 @@ static int take_at(struct ipcx__queue *q, uint64_t p, uint32_t holder,
         return 1;
     }
     pass_head(q, seg, p, 0);
-    *ref = (struct ipcx__qref){s, seg, p, 0};
+    *ref = (struct ipcx__qref){s, seg, p, 0, len};
     if (len > q->max_msg) {
         /* A length no sender could have written: drop the message. */
         finish_slot(q, ref, CTL(n, IPCX__Q_READING, holder), IPCX__Q_DONE);
@@ -565,7 +565,7 @@ int ipcx__q_unstick_tail(struct ipcx__queue *q)
         if (TAG(w) != (uint32_t)n || owner == 0 || q->alive(q->ctx, owner)) {
             continue;
         }
-        struct ipcx__qref ref = {s, seg, pos, owner};
+        struct ipcx__qref ref = {s, seg, pos, owner, 0};
         /* The CAS from the exact word we judged: if the slot moved on in
          * the meantime, nothing is taken from anyone. */
         done += finish_slot(q, &ref, w, IPCX__Q_DONE) >= 0;

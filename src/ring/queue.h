@@ -100,6 +100,8 @@ struct ipcx__qref {
     struct ipcx__qseg *seg;
     uint64_t pos;
     uint32_t blocker;
+    uint32_t len; /* after ipcx__q_take(): the length it validated; use
+                     this, never the slot's (a peer may change that) */
 };
 
 /* Producer: claim the next position.  0, -EAGAIN (full), -ENOSPC (ceiling),
