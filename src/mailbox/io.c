@@ -18,6 +18,10 @@
  * to wake and take the message (the seeds' "a receiver is waiting"). */
 #define RENDEZVOUS_NOWAIT_GRACE_NS 1000000
 
+/* A receiver that claimed a message just as its sender's timeout expired
+ * has this long to finish copying before the send reports the timeout. */
+#define TAKEN_GRACE_NS 1000000000
+
 struct op {
     struct ipcx_mailbox *mb;
     struct ipcx__qref ref;
@@ -174,10 +178,12 @@ static int await_taken(struct op *op, struct ipcx__deadline *d, pid_t *receiver)
             ipcx__event_notify(&h->ev_space, INT32_MAX);
             return rc;
         }
-        /* A receiver claimed it first: it is being copied right now. */
-        struct ipcx__deadline forever;
-        ipcx__deadline_init(&forever, IPCX_FOREVER);
-        rc = ipcx__wait(&h->ev_space, &wop, &forever, &mb->me->send_waiting);
+        /* A receiver claimed it first: it is being copied right now.  Give
+         * it a bounded grace to finish (a peer scribbling on the slot must
+         * not keep us here forever). */
+        struct ipcx__deadline grace;
+        ipcx__deadline_init(&grace, TAKEN_GRACE_NS);
+        rc = ipcx__wait(&h->ev_space, &wop, &grace, &mb->me->send_waiting);
     }
     if (rc < 0) {
         return rc;

@@ -271,6 +271,19 @@ static int alive(void *ctx, uint32_t holder)
     return ipcx__mbx_alive(ctx, holder);
 }
 
+/* Segments the file backs now: only an unbounded mailbox's file grows. */
+static uint32_t refresh_backed(void *ctx)
+{
+    struct ipcx_mailbox *mb = ctx;
+    struct stat st;
+    uint64_t pool_off = (uint64_t)(mb->q.pool - mb->base);
+    if (fstat(mb->fd, &st) < 0 || (uint64_t)st.st_size < pool_off) {
+        return 0;
+    }
+    uint64_t n = ((uint64_t)st.st_size - pool_off) / mb->q.seg_bytes;
+    return n < mb->q.S ? (uint32_t)n : mb->q.S;
+}
+
 static int grow(void *ctx, uint32_t idx)
 {
     struct ipcx_mailbox *mb = ctx;
@@ -316,6 +329,12 @@ static int attach(int fd, int writable, struct ipcx_mailbox **out)
     queue_view(&mb->q, mb->base, &copy);
     mb->q.grow = grow;
     mb->q.alive = alive;
+    if (copy.capacity == IPCX_UNBOUNDED) {
+        mb->q.refresh_backed = refresh_backed;
+    } else {
+        /* check_header() saw the whole map_size backed. */
+        atomic_store_explicit(&mb->q.backed, mb->q.S, memory_order_relaxed);
+    }
     mb->q.ctx = mb;
     *out = mb;
     return 0;

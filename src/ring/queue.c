@@ -37,6 +37,16 @@
 #define SEG_SLOTS_MAX    64u
 #define SEG_BYTES_TARGET (1u << 20)
 
+/* Retries after which a loop concludes that shared memory lies: far beyond
+ * what contention between honest processes produces (every failed attempt
+ * means another process made progress), small enough that garbage costs a
+ * caller milliseconds, not seconds. */
+#ifdef IPCX__RETRY_MAX
+#define RETRY_MAX IPCX__RETRY_MAX /* the fuzz build gives up sooner */
+#else
+#define RETRY_MAX (1u << 17)
+#endif
+
 static uint32_t floor_log2(uint64_t x)
 {
     return x <= 1 ? 0 : 63 - (uint32_t)__builtin_clzll(x);
@@ -79,6 +89,30 @@ int ipcx__q_geometry(uint32_t cap, uint32_t max_msg, uint64_t max_bytes,
     return 0;
 }
 
+/* May segment IDX (read from shared memory) be touched? */
+static int seg_ok(struct ipcx__queue *q, uint64_t idx)
+{
+    if (idx >= q->S) {
+        return 0;
+    }
+    uint32_t b = atomic_load_explicit(&q->backed, memory_order_relaxed);
+    if (idx < b || q->refresh_backed == NULL) {
+        return idx < b;
+    }
+    b = q->refresh_backed(q->ctx); /* the pool grew since we looked */
+    atomic_store_explicit(&q->backed, b, memory_order_relaxed);
+    return idx < b;
+}
+
+static void note_backed(struct ipcx__queue *q, uint32_t count)
+{
+    uint32_t b = atomic_load_explicit(&q->backed, memory_order_relaxed);
+    while (b < count && !atomic_compare_exchange_weak_explicit(
+                            &q->backed, &b, count, memory_order_relaxed,
+                            memory_order_relaxed)) {
+    }
+}
+
 static struct ipcx__qseg *seg_at(struct ipcx__queue *q, uint32_t idx)
 {
     return (struct ipcx__qseg *)(q->pool + (uint64_t)idx * q->seg_bytes);
@@ -117,7 +151,7 @@ static int64_t free_pop(struct ipcx__queue *q)
         if (idx1 == 0) {
             return -EAGAIN;
         }
-        if (idx1 > q->S) {
+        if (!seg_ok(q, idx1 - 1)) {
             return -EPROTO;
         }
         /* May read a link another popper is changing: the tagged CAS below
@@ -146,8 +180,11 @@ static int64_t seg_alloc(struct ipcx__queue *q)
                 &q->h->pool_used, &used, used + 1, memory_order_relaxed,
                 memory_order_relaxed)) {
             int rc = q->grow != NULL ? q->grow(q->ctx, used) : 0;
-            /* A segment whose growth failed is never used. */
-            return rc < 0 ? rc : (int64_t)used;
+            if (rc < 0) {
+                return rc; /* a segment whose growth failed is never used */
+            }
+            note_backed(q, used + 1);
+            return (int64_t)used;
         }
     }
     return q->ceiling_is_error ? -ENOSPC : -EAGAIN;
@@ -162,6 +199,7 @@ void ipcx__q_format(struct ipcx__queue *q, int prealloc)
                               memory_order_relaxed);
     }
     if (prealloc) {
+        atomic_store_explicit(&q->backed, q->S, memory_order_relaxed);
         atomic_store_explicit(&q->h->pool_used, q->S, memory_order_relaxed);
         for (uint32_t i = q->S; i-- > 0;) {
             free_push(q, i);
@@ -201,7 +239,7 @@ static int lookup(struct ipcx__queue *q, uint64_t n, uint64_t *e,
     if (TAG(*e) != (uint32_t)n || idx1 == 0) {
         return -EAGAIN;
     }
-    if (idx1 > q->S) {
+    if (!seg_ok(q, idx1 - 1)) {
         return -EPROTO;
     }
     *seg = seg_at(q, idx1 - 1);
@@ -276,7 +314,7 @@ static int over_capacity(struct ipcx__queue *q, uint64_t p)
 int ipcx__q_claim(struct ipcx__queue *q, uint32_t holder,
                   struct ipcx__qref *ref)
 {
-    for (unsigned tries = 0;; tries++) {
+    for (unsigned tries = 0; tries < RETRY_MAX; tries++) {
         uint64_t p = atomic_load_explicit(&q->h->tail, memory_order_acquire);
         if (over_capacity(q, p)) {
             return -EAGAIN;
@@ -308,10 +346,9 @@ int ipcx__q_claim(struct ipcx__queue *q, uint32_t holder,
         }
         if (TAG(w) == (uint32_t)n && STATE(w) != IPCX__Q_EMPTY) {
             help_advance(&q->h->tail, p); /* p is taken; move tail on */
-        } else if (TAG(w) != (uint32_t)n && tries > 1000000) {
-            return -EPROTO; /* a slot that never matches its segment */
         }
     }
+    return -EPROTO; /* positions that never settle */
 }
 
 void ipcx__q_publish(struct ipcx__queue *q, struct ipcx__qref *ref,
@@ -471,7 +508,7 @@ int ipcx__q_take(struct ipcx__queue *q, uint32_t holder, size_t cap,
         /* Retrying at one position forever means the memory lies. */
         same = p == last ? same + 1 : 0;
         last = p;
-        if (same > 1000000) {
+        if (same > RETRY_MAX) {
             return -EPROTO;
         }
     }

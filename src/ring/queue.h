@@ -75,6 +75,12 @@ struct ipcx__queue {
     /* Is HOLDER (a process's registry id) still alive?  A system call:
      * used only on slow paths, to reclaim what dead processes held. */
     int (*alive)(void *ctx, uint32_t holder);
+    /* How many segments the file really backs now (a system call); NULL
+     * when all S are backed from the start.  A segment index read from
+     * shared memory is used only below `backed`: touching a page past the
+     * end of the file would be SIGBUS. */
+    uint32_t (*refresh_backed)(void *ctx);
+    _Atomic uint32_t backed; /* segments known to be backed */
     void *ctx;
 };
 
