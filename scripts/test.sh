@@ -1,19 +1,21 @@
 #!/bin/sh
-# Install what the tests need, build, and run every test three ways:
-#   1. a normal build: the whole suite;
-#   2. AddressSanitizer + UndefinedBehaviorSanitizer: the whole suite;
-#   3. ThreadSanitizer: the tests labelled "concurrency".
+# Install what the tests need, build, and run every test four ways:
+#   1. AddressSanitizer + UndefinedBehaviorSanitizer: the whole suite;
+#   2. ThreadSanitizer: the tests labelled "concurrency";
+#   3. libFuzzer (clang, ASan): each fuzz target for IPCX_FUZZ_SECONDS
+#      (default 20) over its seed corpus;
+#   4. a normal build: the whole suite.
 # Exits non-zero if any run fails; the last line is ctest's summary.
 set -eu
 cd "$(dirname "$0")/.."
-scripts/deps.sh gcc make cmake clang-format
+scripts/deps.sh gcc make cmake clang-format clang libclang-rt-14-dev
 jobs=$(nproc)
 status=0
 
-run() { # NAME CMAKE-ARGS CTEST-ARGS
-    name=$1 cargs=$2 targs=$3
+run() { # NAME CMAKE-ARGS CTEST-ARGS [CC]
+    name=$1 cargs=$2 targs=$3 cc=${4:-gcc}
     echo "=== $name build"
-    cmake -S . -B "build-$name" -DIPCX_WERROR=ON $cargs >/dev/null
+    CC=$cc cmake -S . -B "build-$name" -DIPCX_WERROR=ON $cargs >/dev/null
     cmake --build "build-$name" -j"$jobs" >/dev/null
     echo "=== $name tests"
     (cd "build-$name" && ctest --output-on-failure -j"$jobs" $targs) ||
@@ -21,10 +23,10 @@ run() { # NAME CMAKE-ARGS CTEST-ARGS
 }
 
 echo "=== format check"
-if ! clang-format --dry-run --Werror src/*/*.[ch] include/ipcx/*.h \
-        tools/*.[ch] tests/*.[ch] 2>&1 | head -20; then :; fi
-if ! clang-format --dry-run --Werror src/*/*.[ch] include/ipcx/*.h \
-        tools/*.[ch] tests/*.[ch] >/dev/null 2>&1; then
+sources="src/*/*.[ch] include/ipcx/*.h tools/*.[ch] tests/*.[ch] fuzz/*.c"
+# shellcheck disable=SC2086 # the globs are meant to expand
+if ! clang-format --dry-run --Werror $sources >/dev/null 2>&1; then
+    clang-format --dry-run --Werror $sources 2>&1 | head -20
     echo "format check failed: run clang-format -i on the files above"
     status=1
 fi
@@ -34,5 +36,7 @@ export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 export TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1
 run asan "-DIPCX_SANITIZE=address" ""
 run tsan "-DIPCX_SANITIZE=thread" "-L concurrency"
+run fuzz "-DIPCX_FUZZ=ON -DIPCX_SANITIZE=address -DBUILD_TESTING=OFF \
+    -DIPCX_FUZZ_SECONDS=${IPCX_FUZZ_SECONDS:-20}" "-L fuzz" clang
 run normal "-DCMAKE_BUILD_TYPE=RelWithDebInfo" ""
 exit $status
