@@ -143,9 +143,10 @@ IPCX_API int ipcx_mailbox_send(ipcx_mailbox *mb, const void *buf, size_t len,
  * only once a receiver has taken the message (as a rendezvous does) and
  * writes that receiver's pid to *receiver (which must then be non-NULL).  If
  * the timeout expires before any receiver took it the message is withdrawn
- * and the call answers -ETIMEDOUT (or -EAGAIN); if a receiver claimed it at
- * that very moment, the call waits up to 1 s more for it to finish.  Should
- * a receiver die while copying, the message is offered again, so it is
+ * and the call answers -ETIMEDOUT (or -EAGAIN).  A message a receiver has
+ * claimed by then counts as taken: the call succeeds and names that
+ * receiver.  Should a receiver die while copying before the deadline, the
+ * message is offered again, so it is
  * neither lost nor duplicated.  No receiver will ever see a
  * withdrawn message, and it no longer counts against a bounded capacity.
  * Unknown flags: -EINVAL.

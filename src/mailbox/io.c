@@ -18,16 +18,11 @@
  * to wake and take the message (the seeds' "a receiver is waiting"). */
 #define RENDEZVOUS_NOWAIT_GRACE_NS 1000000
 
-/* A receiver that claimed a message just as its sender's timeout expired
- * has this long to finish copying before the send reports the timeout. */
-#define TAKEN_GRACE_NS 1000000000
-
 struct op {
     struct ipcx_mailbox *mb;
     struct ipcx__qref ref;
     size_t cap;
     int32_t rcv_pid;
-    int resend; /* the receiver died while copying: send again */
 };
 
 static int destroyed(struct ipcx_mailbox *mb)
@@ -57,9 +52,6 @@ static void unstick_claim(void *arg)
 static int try_acked(void *arg)
 {
     struct op *op = arg;
-    if (op->resend) {
-        return -ECONNRESET;
-    }
     int rc = ipcx__q_acked(&op->mb->q, &op->ref, &op->rcv_pid);
     if (rc == -EAGAIN && destroyed(op->mb)) {
         return -EIDRM;
@@ -74,13 +66,12 @@ static int try_acked(void *arg)
 }
 
 /* Our message's receiver is slow: if it died while copying, take the slot
- * back; the message was never delivered, so it will be sent again. */
+ * back (LOST); try_acked() then sees that and the message is sent again. */
 static void unstick_acked(void *arg)
 {
     struct op *op = arg;
-    if (op->ref.blocker != 0 && !ipcx__mbx_alive(op->mb, op->ref.blocker) &&
-        ipcx__q_reclaim(&op->mb->q, &op->ref) == 0) {
-        op->resend = 1;
+    if (op->ref.blocker != 0 && !ipcx__mbx_alive(op->mb, op->ref.blocker)) {
+        ipcx__q_reclaim(&op->mb->q, &op->ref);
     }
 }
 
@@ -158,6 +149,39 @@ static int check_send(struct ipcx_mailbox *mb, const void *buf, size_t len,
     return 0;
 }
 
+/*
+ * The deadline passed but a receiver claimed our message first, so it has
+ * been taken.  Collect the receipt if the copy is done; if it is still in
+ * progress, report the claimer and leave the receipt uncollected (sender 0
+ * tells the reclaimer nobody will).  0, or -ECONNRESET if the receiver died
+ * copying it: then nothing was delivered and nothing is left behind.
+ */
+static int taken_at_deadline(struct op *op, pid_t *receiver)
+{
+    struct ipcx_mailbox *mb = op->mb;
+    int rc = try_acked(op);
+    if (rc == 0) {
+        ipcx__event_notify(&mb->hdr->ev_space, INT32_MAX);
+        if (receiver != NULL) {
+            *receiver = op->rcv_pid;
+        }
+        return 0;
+    }
+    if (rc != -EINPROGRESS || op->ref.blocker == 0) {
+        return rc == -EINPROGRESS ? -ECONNRESET : rc;
+    }
+    uint32_t idx = MBX_HOLDER_IDX(op->ref.blocker);
+    pid_t pid = idx < MBX_NPROC ? atomic_load_explicit(&mb->procs[idx].pid,
+                                                       memory_order_relaxed)
+                                : 0;
+    uint32_t me = mb->holder;
+    atomic_compare_exchange_strong(&op->ref.slot->sender, &me, 0);
+    if (receiver != NULL) {
+        *receiver = pid;
+    }
+    return 0;
+}
+
 /* Wait until the message of OP is taken; withdraw it if time runs out. */
 static int await_taken(struct op *op, struct ipcx__deadline *d, pid_t *receiver)
 {
@@ -178,12 +202,8 @@ static int await_taken(struct op *op, struct ipcx__deadline *d, pid_t *receiver)
             ipcx__event_notify(&h->ev_space, INT32_MAX);
             return rc;
         }
-        /* A receiver claimed it first: it is being copied right now.  Give
-         * it a bounded grace to finish (a peer scribbling on the slot must
-         * not keep us here forever). */
-        struct ipcx__deadline grace;
-        ipcx__deadline_init(&grace, TAKEN_GRACE_NS);
-        rc = ipcx__wait(&h->ev_space, &wop, &grace, &mb->me->send_waiting);
+        /* A receiver claimed it as the time ran out: it has been taken. */
+        return taken_at_deadline(op, receiver) == 0 ? 0 : rc;
     }
     if (rc < 0) {
         return rc;

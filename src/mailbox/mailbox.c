@@ -119,6 +119,7 @@ static void queue_view(struct ipcx__queue *q, unsigned char *base,
     q->stride = h->stride;
     q->max_msg = h->max_msg;
     q->ceiling_is_error = h->capacity == IPCX_UNBOUNDED;
+    q->static_segs = h->capacity != IPCX_UNBOUNDED;
 }
 
 static void format(unsigned char *base, const ipcx_mailbox_attr *a,
@@ -287,7 +288,10 @@ static uint32_t refresh_backed(void *ctx)
 static int grow(void *ctx, uint32_t idx)
 {
     struct ipcx_mailbox *mb = ctx;
-    off_t off = (off_t)(mb->hdr->pool_off + (uint64_t)idx * mb->q.seg_bytes);
+    /* The pool offset from our validated view, never from the shared
+     * header, which a peer could rewrite. */
+    uint64_t pool_off = (uint64_t)(mb->q.pool - mb->base);
+    off_t off = (off_t)(pool_off + (uint64_t)idx * mb->q.seg_bytes);
     return ipcx__fallocate(mb->fd, off, (off_t)mb->q.seg_bytes);
 }
 

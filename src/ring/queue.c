@@ -198,17 +198,40 @@ void ipcx__q_format(struct ipcx__queue *q, int prealloc)
         atomic_store_explicit(&q->table[i], ENTRY(i - q->M, 0),
                               memory_order_relaxed);
     }
-    if (prealloc) {
-        atomic_store_explicit(&q->backed, q->S, memory_order_relaxed);
-        atomic_store_explicit(&q->h->pool_used, q->S, memory_order_relaxed);
-        for (uint32_t i = q->S; i-- > 0;) {
-            free_push(q, i);
+    q->static_segs = prealloc;
+    if (!prealloc) {
+        return;
+    }
+    /* Static segments: segment i holds generation i - M, finished. */
+    atomic_store_explicit(&q->backed, q->S, memory_order_relaxed);
+    atomic_store_explicit(&q->h->pool_used, q->S, memory_order_relaxed);
+    uint64_t k = 1ull << q->kshift;
+    for (uint32_t i = 0; i < q->M; i++) {
+        struct ipcx__qseg *s = seg_at(q, i);
+        for (uint64_t j = 0; j < k; j++) {
+            atomic_store_explicit(&slot_at(q, s, j)->ctl,
+                                  CTL(i - q->M, IPCX__Q_DONE, 0),
+                                  memory_order_relaxed);
         }
+        atomic_store_explicit(&s->done, ENTRY(i - q->M, k + 1),
+                              memory_order_relaxed);
     }
 }
 
-/* Prepare segment IDX for generation N and try to install it in E's place. */
-static void install(struct ipcx__queue *q, uint64_t n, uint64_t e, uint32_t idx)
+/* Publish segment IDX for generation N in E's place: release, so the
+ * initialised slots are visible to whoever acquires the entry (lookup()). */
+static int publish_entry(struct ipcx__queue *q, uint64_t n, uint64_t e,
+                         uint32_t idx)
+{
+    return atomic_compare_exchange_strong_explicit(
+        &q->table[n % q->M], &e, ENTRY(n, idx + 1), memory_order_release,
+        memory_order_relaxed);
+}
+
+/* Prepare popped segment IDX (ours alone) for generation N and try to
+ * install it in E's place. */
+static void install_popped(struct ipcx__queue *q, uint64_t n, uint64_t e,
+                           uint32_t idx)
 {
     struct ipcx__qseg *s = seg_at(q, idx);
     uint64_t k = 1ull << q->kshift;
@@ -217,15 +240,39 @@ static void install(struct ipcx__queue *q, uint64_t n, uint64_t e, uint32_t idx)
         atomic_store_explicit(&sl->ctl, CTL(n, IPCX__Q_EMPTY, 0),
                               memory_order_relaxed);
     }
-    atomic_store_explicit(&s->done, 0, memory_order_relaxed);
-    /* Release: the initialised slots are visible to whoever acquires the
-     * entry (lookup()). */
-    if (atomic_compare_exchange_strong_explicit(
-            &q->table[n % q->M], &e, ENTRY(n, idx + 1), memory_order_release,
-            memory_order_relaxed)) {
-        return;
+    atomic_store_explicit(&s->done, ENTRY(n, 0), memory_order_relaxed);
+    if (!publish_entry(q, n, e, idx)) {
+        free_push(q, idx); /* somebody else installed it first */
     }
-    free_push(q, idx); /* somebody else installed it first */
+}
+
+/*
+ * Install static segment N % M for generation N.  Several processes may do
+ * this at once, so every step is a CAS from generation N - M's finished
+ * state: a late installer finds nothing left to change and cannot touch a
+ * slot that generation N is already using.
+ */
+static void install_static(struct ipcx__queue *q, uint64_t n, uint64_t e)
+{
+    uint32_t idx = (uint32_t)(n % q->M);
+    struct ipcx__qseg *s = seg_at(q, idx);
+    uint64_t k = 1ull << q->kshift;
+    for (uint64_t i = 0; i < k; i++) {
+        struct ipcx__qslot *sl = slot_at(q, s, i);
+        uint64_t w = atomic_load_explicit(&sl->ctl, memory_order_relaxed);
+        if (TAG(w) == (uint32_t)(n - q->M)) {
+            atomic_compare_exchange_strong_explicit(
+                &sl->ctl, &w, CTL(n, IPCX__Q_EMPTY, 0), memory_order_relaxed,
+                memory_order_relaxed);
+        }
+    }
+    uint64_t d = atomic_load_explicit(&s->done, memory_order_relaxed);
+    if (TAG(d) == (uint32_t)(n - q->M)) {
+        atomic_compare_exchange_strong_explicit(&s->done, &d, ENTRY(n, 0),
+                                                memory_order_relaxed,
+                                                memory_order_relaxed);
+    }
+    publish_entry(q, n, e, idx);
 }
 
 /* The segment of generation N if installed: 0, or -EAGAIN if the entry
@@ -260,12 +307,16 @@ static int produce_seg(struct ipcx__queue *q, uint64_t p,
         return -EAGAIN; /* stale position */
     }
     if (e == ENTRY(n - q->M, 0)) {
+        if (q->static_segs) {
+            install_static(q, n, e);
+            return -EAGAIN; /* installed (by us or another): look it up */
+        }
         int64_t idx = seg_alloc(q);
         if (idx < 0) {
             return idx == -EAGAIN ? -EBUSY : (int)idx;
         }
-        install(q, n, e, (uint32_t)idx);
-        return -EAGAIN; /* installed (by us or another): look it up */
+        install_popped(q, n, e, (uint32_t)idx);
+        return -EAGAIN;
     }
     if (TAG(e) == (uint32_t)(n - q->M)) {
         /* Generation n - M still holds the entry.  If consumers have not
@@ -364,6 +415,25 @@ void ipcx__q_publish(struct ipcx__queue *q, struct ipcx__qref *ref,
                           memory_order_release);
 }
 
+/* Hand generation N's segment back: the table entry says it is finished
+ * and, unless segments are static, the segment joins the free list.  Only
+ * the caller whose CAS marks the entry does so, so a segment is never
+ * pushed twice.  1 if this call freed it. */
+static int free_gen(struct ipcx__queue *q, struct ipcx__qseg *seg, uint64_t n)
+{
+    uint32_t idx = (uint32_t)(((unsigned char *)seg - q->pool) / q->seg_bytes);
+    uint64_t e = ENTRY(n, idx + 1);
+    if (!atomic_compare_exchange_strong_explicit(
+            &q->table[n % q->M], &e, ENTRY(n, 0), memory_order_release,
+            memory_order_relaxed)) {
+        return 0;
+    }
+    if (!q->static_segs) {
+        free_push(q, idx);
+    }
+    return 1;
+}
+
 /*
  * One of the K + 1 events that free a generation's segment: each of its K
  * slots finishing, and head passing its last position.  The last event
@@ -374,17 +444,17 @@ static int seg_release(struct ipcx__queue *q, struct ipcx__qseg *seg,
 {
     /* acq_rel: each party releases its accesses to the segment; the last
      * acquires them all before handing the segment back. */
-    uint32_t d = atomic_fetch_add_explicit(&seg->done, 1, memory_order_acq_rel);
-    if (d != (1u << q->kshift)) {
+    uint64_t d = atomic_load_explicit(&seg->done, memory_order_acquire);
+    do {
+        if (TAG(d) != (uint32_t)n) {
+            return 0; /* freed by force already: this event is moot */
+        }
+    } while (!atomic_compare_exchange_weak_explicit(
+        &seg->done, &d, d + 1, memory_order_acq_rel, memory_order_acquire));
+    if ((uint32_t)d + 1 != (1u << q->kshift) + 1) {
         return 0;
     }
-    uint32_t idx = (uint32_t)(((unsigned char *)seg - q->pool) / q->seg_bytes);
-    uint64_t e = ENTRY(n, idx + 1);
-    atomic_compare_exchange_strong_explicit(&q->table[n % q->M], &e,
-                                            ENTRY(n, 0), memory_order_release,
-                                            memory_order_relaxed);
-    free_push(q, idx);
-    return 1;
+    return free_gen(q, seg, n);
 }
 
 /* Finish a slot: EXPECT -> STATE (DONE or WITHDRAWN), by CAS since a
@@ -472,6 +542,9 @@ static int take_at(struct ipcx__queue *q, uint64_t p, uint32_t holder,
     case IPCX__Q_WITHDRAWN:
         pass_head(q, seg, p, 1);
         return 1;
+    case IPCX__Q_LOST:
+        pass_head(q, seg, p, 0);
+        return 1;
     default:
         return -EPROTO;
     }
@@ -551,9 +624,44 @@ int ipcx__q_acked(struct ipcx__queue *q, struct ipcx__qref *ref,
         *rcv_pid =
             atomic_load_explicit(&ref->slot->rcv_pid, memory_order_relaxed);
         return finish_slot(q, ref, w, IPCX__Q_DONE) >= 0 ? 0 : -EPROTO;
+    case IPCX__Q_LOST:
+        /* Its receiver died copying it: finish the slot; send again. */
+        finish_slot(q, ref, w, IPCX__Q_DONE);
+        return -ECONNRESET;
     default:
         return -EPROTO;
     }
+}
+
+/* The state a dead holder's slot in state W is finished with: a message
+ * whose sender waits for a receipt becomes LOST, telling that sender to
+ * offer it again; anything else is simply DONE. */
+static uint32_t reclaimed_state(struct ipcx__qslot *s, uint64_t w)
+{
+    uint32_t flags = atomic_load_explicit(&s->flags, memory_order_relaxed);
+    return STATE(w) == IPCX__Q_READING && (flags & IPCX__Q_FLAG_ACK)
+               ? IPCX__Q_LOST
+               : IPCX__Q_DONE;
+}
+
+/*
+ * Take back slot REF, found in state W with a dead holder.  A message whose
+ * sender waits for a receipt becomes LOST, which is not finished: its sender
+ * sees it, finishes it and offers the message again (or, if that sender is
+ * gone too, ipcx__q_unstick_tail() finishes it).  Anything else is DONE.
+ * 1 if this call changed the slot.
+ */
+static int reclaim_word(struct ipcx__queue *q, struct ipcx__qref *ref,
+                        uint64_t w)
+{
+    uint64_t n = ref->pos >> q->kshift;
+    if (reclaimed_state(ref->slot, w) == IPCX__Q_DONE) {
+        return finish_slot(q, ref, w, IPCX__Q_DONE) >= 0;
+    }
+    /* Release: pairs with the sender's acquire load in ipcx__q_acked(). */
+    return atomic_compare_exchange_strong_explicit(
+        &ref->slot->ctl, &w, CTL(n, IPCX__Q_LOST, 0), memory_order_release,
+        memory_order_relaxed);
 }
 
 int ipcx__q_reclaim(struct ipcx__queue *q, struct ipcx__qref *ref)
@@ -565,20 +673,34 @@ int ipcx__q_reclaim(struct ipcx__queue *q, struct ipcx__qref *ref)
         (st != IPCX__Q_WRITING && st != IPCX__Q_READING)) {
         return -EALREADY;
     }
-    /* DONE, not WITHDRAWN: a dead writer's slot is passed like any finished
-     * one, and a dead reader's is already behind head. */
-    return finish_slot(q, ref, w, IPCX__Q_DONE) >= 0 ? 0 : -EALREADY;
+    /* Not WITHDRAWN: a dead writer's slot is passed like any finished one,
+     * and a dead reader's is already behind head. */
+    return reclaim_word(q, ref, w) ? 0 : -EALREADY;
 }
 
-/* Who must be alive for slot word W of S to make progress (0: nobody). */
-static uint32_t owner_of(struct ipcx__qslot *s, uint64_t w)
+/* Is slot word W finished for generation N? */
+static int finished(uint64_t w, uint64_t n)
+{
+    uint32_t st = STATE(w);
+    return TAG(w) == (uint32_t)n &&
+           (st == IPCX__Q_DONE || st == IPCX__Q_WITHDRAWN);
+}
+
+/* Would slot S (word W) wait forever on a dead or departed process? */
+static int orphaned(struct ipcx__queue *q, struct ipcx__qslot *s, uint64_t w)
 {
     switch (STATE(w)) {
     case IPCX__Q_WRITING:
     case IPCX__Q_READING:
-        return HOLDER(w);
-    case IPCX__Q_TAKEN: /* the sender must collect the receipt */
-        return atomic_load_explicit(&s->sender, memory_order_relaxed);
+        return !q->alive(q->ctx, HOLDER(w));
+    case IPCX__Q_TAKEN:
+    case IPCX__Q_LOST: {
+        /* The sender must collect the receipt (or the news of the loss);
+         * 0 means it stopped waiting. */
+        uint32_t sender =
+            atomic_load_explicit(&s->sender, memory_order_relaxed);
+        return sender == 0 || !q->alive(q->ctx, sender);
+    }
     default:
         return 0;
     }
@@ -593,19 +715,34 @@ int ipcx__q_unstick_tail(struct ipcx__queue *q)
         lookup(q, n, &e, &seg) < 0) {
         return 0;
     }
-    int done = 0;
+    int done = 0, all_finished = 1;
     for (uint64_t i = 0; i < (1ull << q->kshift); i++) {
         uint64_t pos = (n << q->kshift) + i;
         struct ipcx__qslot *s = slot_at(q, seg, pos);
         uint64_t w = atomic_load_explicit(&s->ctl, memory_order_acquire);
-        uint32_t owner = owner_of(s, w);
-        if (TAG(w) != (uint32_t)n || owner == 0 || q->alive(q->ctx, owner)) {
-            continue;
+        /* Twice: a dead reader's LOST slot whose sender is gone too. */
+        for (int round = 0; round < 2; round++) {
+            if (TAG(w) != (uint32_t)n || !orphaned(q, s, w)) {
+                break;
+            }
+            struct ipcx__qref ref = {s, seg, pos, 0, 0};
+            uint32_t st = STATE(w);
+            /* The CAS from the exact word we judged: if the slot moved on
+             * in the meantime, nothing is taken from anyone. */
+            int changed = st == IPCX__Q_TAKEN || st == IPCX__Q_LOST
+                              ? finish_slot(q, &ref, w, IPCX__Q_DONE) >= 0
+                              : reclaim_word(q, &ref, w);
+            done += changed;
+            w = atomic_load_explicit(&s->ctl, memory_order_acquire);
         }
-        struct ipcx__qref ref = {s, seg, pos, owner, 0};
-        /* The CAS from the exact word we judged: if the slot moved on in
-         * the meantime, nothing is taken from anyone. */
-        done += finish_slot(q, &ref, w, IPCX__Q_DONE) >= 0;
+        all_finished &= finished(w, n);
+    }
+    /* Every slot finished and head past the generation, yet the entry is
+     * still installed: a process died between finishing its part and
+     * counting it.  Nobody can touch the segment any more, so free it. */
+    uint64_t head = atomic_load_explicit(&q->h->head, memory_order_acquire);
+    if (all_finished && head >= ((n + 1) << q->kshift)) {
+        done += free_gen(q, seg, n);
     }
     return done;
 }

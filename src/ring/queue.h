@@ -29,6 +29,8 @@ enum {
     IPCX__Q_TAKEN = 4,     /* copied by <holder>; its sender wants to know */
     IPCX__Q_DONE = 5,      /* finished (delivered or reclaimed) */
     IPCX__Q_WITHDRAWN = 6, /* finished: its sender took it back */
+    IPCX__Q_LOST = 7,      /* finished: its receiver died copying it; the
+                              waiting sender offers it again */
 };
 
 #define IPCX__Q_FLAG_ACK 0x1u /* the sender waits for TAKEN */
@@ -47,7 +49,10 @@ struct ipcx__qslot {
 };
 
 struct ipcx__qseg {
-    _Atomic uint32_t done;      /* slots of this generation finished */
+    /* Generation tag (high half) and how many of its K + 1 release events
+     * happened (low half).  The tag makes a late event of a generation that
+     * was freed by force (see ipcx__q_unstick_tail()) count for nothing. */
+    _Atomic uint64_t done;
     _Atomic uint32_t next_free; /* free list link: segment index + 1 */
 };
 
@@ -70,6 +75,11 @@ struct ipcx__queue {
     uint64_t seg_bytes;
     uint32_t kshift, M, S, stride, max_msg;
     int ceiling_is_error; /* table full: -ENOSPC (unbounded) or -EAGAIN */
+    /* Segment of generation n is always n % M (bounded, rendezvous: S ==
+     * M), rather than one taken from the free list (unbounded, whose
+     * memory follows the backlog).  Static segments cannot leak when a
+     * process dies between taking and installing one. */
+    int static_segs;
     /* Make segment IDX usable (extend the file); 0 or negative errno. */
     int (*grow)(void *ctx, uint32_t idx);
     /* Is HOLDER (a process's registry id) still alive?  A system call:
@@ -146,8 +156,9 @@ int ipcx__q_cancel(struct ipcx__queue *q, struct ipcx__qref *ref);
 int ipcx__q_reclaim(struct ipcx__queue *q, struct ipcx__qref *ref);
 
 /* After ipcx__q_claim() answered -EINPROGRESS: finish the slots of the
- * generation blocking the tail that dead holders left unfinished.  Returns
- * how many it finished. */
+ * generation blocking the tail that dead holders left unfinished, and free
+ * that generation if all its slots are finished but a process died before
+ * counting its part.  Returns how many slots or generations it finished. */
 int ipcx__q_unstick_tail(struct ipcx__queue *q);
 
 static inline unsigned char *ipcx__q_payload(struct ipcx__qref *ref)
