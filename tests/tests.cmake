@@ -2,3 +2,4 @@
 include(${CMAKE_CURRENT_LIST_DIR}/mailbox_tests.cmake OPTIONAL)
 include(${CMAKE_CURRENT_LIST_DIR}/cli_tests.cmake OPTIONAL)
 include(${CMAKE_CURRENT_LIST_DIR}/core_tests.cmake OPTIONAL)
+include(${CMAKE_CURRENT_LIST_DIR}/crash_tests.cmake OPTIONAL)
