@@ -131,13 +131,51 @@ static int64_t spin_rounds(const struct ipcx__op *op, int *rc)
     return r;
 }
 
+/*
+ * Adaptive spinning, per process.  Spinning pays only while the peer that
+ * will satisfy us runs on another CPU; on the same CPU (or with more
+ * runnable processes than CPUs) it only delays that peer.  So a process
+ * that failed FAILS_OFF spins in a row stops spinning, except that one
+ * wait in PROBE_EVERY spins with the full budget to notice when conditions
+ * change; any successful spin turns spinning back on.  (Shrinking the
+ * budget step by step does not work: a short spin rarely succeeds, so the
+ * budget never grows back.)  Relaxed atomics: a heuristic, where lost
+ * updates between threads are harmless.
+ */
+#define FAILS_OFF   4
+#define PROBE_EVERY 64
+
+static _Atomic unsigned spin_fails;
+static _Atomic unsigned spin_probe;
+
+static int64_t spin_budget(int64_t rounds)
+{
+    if (atomic_load_explicit(&spin_fails, memory_order_relaxed) < FAILS_OFF) {
+        return rounds;
+    }
+    unsigned n =
+        atomic_fetch_add_explicit(&spin_probe, 1, memory_order_relaxed);
+    return n % PROBE_EVERY == 0 ? rounds : 0;
+}
+
+static void spin_learn(int succeeded)
+{
+    unsigned f = atomic_load_explicit(&spin_fails, memory_order_relaxed);
+    f = succeeded ? 0 : (f < FAILS_OFF ? f + 1 : f);
+    atomic_store_explicit(&spin_fails, f, memory_order_relaxed);
+}
+
 static int spin(const struct ipcx__op *op, int rc)
 {
-    int64_t rounds = spin_rounds(op, &rc);
+    int64_t rounds = spin_budget(spin_rounds(op, &rc));
+    if (rounds == 0) {
+        return rc;
+    }
     for (int64_t i = 0; i < rounds && pending(rc); i++) {
         spin_round();
         rc = op->try(op->arg);
     }
+    spin_learn(!pending(rc));
     return rc;
 }
 
