@@ -15,20 +15,10 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "fuzz.h"
 #include <ipcx/ipcx.h>
 
 int LLVMFuzzerInitialize(int *argc, char ***argv);
-/* Unlike assert(), never compiled out: a broken promise must crash. */
-#define FUZZ_CHECK(cond)                                                       \
-    do {                                                                       \
-        if (!(cond)) {                                                         \
-            fprintf(stderr, "%s:%d: %s\n", __FILE__, __LINE__, #cond);         \
-            abort();                                                           \
-        }                                                                      \
-    } while (0)
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
 struct templ {
     unsigned char *bytes;
     size_t size;

@@ -23,7 +23,7 @@ run() { # NAME CMAKE-ARGS CTEST-ARGS [CC]
 }
 
 echo "=== format check"
-sources="src/*/*.[ch] include/ipcx/*.h tools/*.[ch] tests/*.[ch] fuzz/*.c"
+sources="src/*/*.[ch] include/ipcx/*.h tools/*.[ch] tests/*.[ch] fuzz/*.[ch]"
 # shellcheck disable=SC2086 # the globs are meant to expand
 if ! clang-format --dry-run --Werror $sources >/dev/null 2>&1; then
     clang-format --dry-run --Werror $sources 2>&1 | head -20
