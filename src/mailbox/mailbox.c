@@ -351,15 +351,19 @@ static void detach(struct ipcx_mailbox *mb)
     free(mb);
 }
 
+/* Check NAME, write its file name to FNAME and open the namespace: the
+ * directory fd, or a negative errno with the detail recorded. */
+static int ns_entry(const char *name, char *fname)
+{
+    int rc = ipcx__ns_file(name, MBX_SUFFIX, "mailbox", fname);
+    return rc < 0 ? rc : ipcx__ns_open();
+}
+
 /* Open NAME's file with FLAGS; errors carry a message naming it. */
 static int open_file(const char *name, int flags)
 {
     char fname[IPCX__FILE_MAX + 1];
-    int rc = ipcx__ns_file(name, MBX_SUFFIX, "mailbox", fname);
-    if (rc < 0) {
-        return rc;
-    }
-    int dfd = ipcx__ns_open();
+    int dfd = ns_entry(name, fname);
     if (dfd < 0) {
         return dfd;
     }
@@ -436,15 +440,11 @@ int ipcx_mailbox_close(ipcx_mailbox *mb)
 static int unlink_name(const char *name)
 {
     char fname[IPCX__FILE_MAX + 1];
-    int rc = ipcx__ns_file(name, MBX_SUFFIX, "mailbox", fname);
-    if (rc < 0) {
-        return rc;
-    }
-    int dfd = ipcx__ns_open();
+    int dfd = ns_entry(name, fname);
     if (dfd < 0) {
         return dfd;
     }
-    rc = unlinkat(dfd, fname, 0) < 0 ? -errno : 0;
+    int rc = unlinkat(dfd, fname, 0) < 0 ? -errno : 0;
     ipcx__close(dfd);
     if (rc < 0) {
         return ipcx__err(rc, "cannot remove mailbox '%s': %s", name,
