@@ -173,16 +173,20 @@ static int64_t seg_alloc(struct ipcx__queue *q)
     if (idx != -EAGAIN) {
         return idx;
     }
+    /* Grow first, claim second: a failed growth must not use up an index
+     * (that would shrink the ceiling for good).  If another process claims
+     * the index meanwhile, our growth was harmless (the file only grows)
+     * and we try the next one. */
     uint32_t used =
         atomic_load_explicit(&q->h->pool_used, memory_order_relaxed);
     while (used < q->S) {
+        int rc = q->grow != NULL ? q->grow(q->ctx, used) : 0;
+        if (rc < 0) {
+            return rc;
+        }
         if (atomic_compare_exchange_weak_explicit(
                 &q->h->pool_used, &used, used + 1, memory_order_relaxed,
                 memory_order_relaxed)) {
-            int rc = q->grow != NULL ? q->grow(q->ctx, used) : 0;
-            if (rc < 0) {
-                return rc; /* a segment whose growth failed is never used */
-            }
             note_backed(q, used + 1);
             return (int64_t)used;
         }
