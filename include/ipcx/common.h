@@ -51,6 +51,11 @@ IPCX_API const char *ipcx_version(void);
  */
 IPCX_API const char *ipcx_strerror(int err);
 
+/* Message size and queue length limits shared by mailboxes and channels. */
+#define IPCX_MSG_SIZE_MAX     (64u << 20) /* one message */
+#define IPCX_DEFAULT_MSG_SIZE 4096u       /* max_msg_size 0 */
+#define IPCX_DEFAULT_CAPACITY 64u         /* messages a queue holds */
+
 /*
  * The calling thread's message for its most recent failed ipcx call, with the
  * detail the code alone cannot carry ("invalid name '../x': '/' is not

@@ -5,5 +5,7 @@
 #include "common.h"
 #include "ns.h"
 #include "mailbox.h"
+#include "region.h"
+#include "channel.h"
 
 #endif /* IPCX_IPCX_H */

@@ -60,10 +60,8 @@ enum ipcx_policy {
 #define IPCX_UNBOUNDED UINT32_MAX
 
 /* Limits checked by ipcx_mailbox_create(). */
-#define IPCX_CAPACITY_MAX      (1u << 20)    /* bounded capacity */
-#define IPCX_MSG_SIZE_MAX      (64u << 20)   /* one message */
-#define IPCX_DEFAULT_MSG_SIZE  4096u         /* max_msg_size 0 */
-#define IPCX_DEFAULT_CAPACITY  64u           /* ipcx_mailbox_attr_init() */
+#define IPCX_CAPACITY_MAX (1u << 20) /* bounded capacity */
+/* IPCX_MSG_SIZE_MAX, IPCX_DEFAULT_MSG_SIZE, IPCX_DEFAULT_CAPACITY: common.h */
 #define IPCX_DEFAULT_MAX_BYTES (64ull << 20) /* unbounded ceiling */
 #define IPCX_MAX_BYTES_LIMIT   (64ull << 30) /* largest ceiling accepted */
 

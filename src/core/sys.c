@@ -1,6 +1,8 @@
 #include <errno.h>
 #include <fcntl.h>
+#include <sys/eventfd.h>
 #include <sys/mman.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "core/sys.h"
@@ -26,11 +28,29 @@ static void *real_mmap(size_t len, int prot, int fd)
     return p == MAP_FAILED ? NULL : p;
 }
 
+static int real_memfd(const char *name, unsigned flags)
+{
+    return memfd_create(name, flags | MFD_CLOEXEC);
+}
+
+static int real_eventfd(unsigned flags)
+{
+    return eventfd(0, (int)flags | EFD_CLOEXEC);
+}
+
+static ssize_t real_sendmsg(int fd, const struct msghdr *msg, int flags)
+{
+    return sendmsg(fd, msg, flags | MSG_NOSIGNAL);
+}
+
 struct ipcx__sys_table ipcx__sys = {
     .openat = real_openat,
     .fallocate = real_fallocate,
     .ftruncate = real_ftruncate,
     .mmap = real_mmap,
+    .memfd = real_memfd,
+    .eventfd = real_eventfd,
+    .sendmsg = real_sendmsg,
 };
 
 int ipcx__openat(int dirfd, const char *path, int flags, mode_t mode)
@@ -68,6 +88,27 @@ int ipcx__mmap(size_t len, int prot, int fd, void **out)
     }
     *out = p;
     return 0;
+}
+
+int ipcx__memfd(const char *name, unsigned flags)
+{
+    int fd = ipcx__sys.memfd(name, flags);
+    return fd < 0 ? -errno : fd;
+}
+
+int ipcx__eventfd(unsigned flags)
+{
+    int fd = ipcx__sys.eventfd(flags);
+    return fd < 0 ? -errno : fd;
+}
+
+ssize_t ipcx__sendmsg(int fd, const struct msghdr *msg, int flags)
+{
+    ssize_t n;
+    do {
+        n = ipcx__sys.sendmsg(fd, msg, flags);
+    } while (n < 0 && errno == EINTR);
+    return n < 0 ? -errno : n;
 }
 
 void ipcx__close(int fd)

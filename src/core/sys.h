@@ -8,6 +8,7 @@
 #define IPCX_CORE_SYS_H
 
 #include <stddef.h>
+#include <sys/socket.h>
 #include <sys/types.h>
 
 struct ipcx__sys_table {
@@ -15,6 +16,9 @@ struct ipcx__sys_table {
     int (*fallocate)(int fd, off_t off, off_t len);
     int (*ftruncate)(int fd, off_t len);
     void *(*mmap)(size_t len, int prot, int fd); /* NULL + errno on fail */
+    int (*memfd)(const char *name, unsigned flags);
+    int (*eventfd)(unsigned flags);
+    ssize_t (*sendmsg)(int fd, const struct msghdr *msg, int flags);
 };
 
 extern struct ipcx__sys_table ipcx__sys;
@@ -24,6 +28,10 @@ int ipcx__openat(int dirfd, const char *path, int flags, mode_t mode);
 int ipcx__fallocate(int fd, off_t off, off_t len);
 int ipcx__ftruncate(int fd, off_t len);
 int ipcx__mmap(size_t len, int prot, int fd, void **out);
+int ipcx__memfd(const char *name, unsigned flags); /* MFD_CLOEXEC added */
+int ipcx__eventfd(unsigned flags);                 /* EFD_CLOEXEC added */
+/* sendmsg() with MSG_NOSIGNAL added; the count sent or negative errno. */
+ssize_t ipcx__sendmsg(int fd, const struct msghdr *msg, int flags);
 
 /* close() that keeps errno and ignores EINTR (the fd is gone either way). */
 void ipcx__close(int fd);

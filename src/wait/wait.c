@@ -26,7 +26,7 @@ int ipcx__deadline_init(struct ipcx__deadline *d, int64_t timeout_ns)
 }
 
 /* The absolute deadline, computed on first use. */
-static int64_t deadline_at(struct ipcx__deadline *d)
+int64_t ipcx__deadline_at(struct ipcx__deadline *d)
 {
     if (d->at < 0) {
         int64_t now = ipcx__now_ns();
@@ -182,7 +182,7 @@ static int spin(const struct ipcx__op *op, int rc)
 /* One sleep: announce ourselves, re-check, then block until notified or
  * UNTIL.  Returns the re-check's result. */
 static int sleep_once(struct ipcx__event *ev, const struct ipcx__op *op,
-                      int64_t until)
+                      int64_t until, const struct ipcx__sleeper *sl)
 {
     /* Acquire: a notify that bumped seq before this load also published its
      * state change, which the re-check below then sees. */
@@ -190,7 +190,9 @@ static int sleep_once(struct ipcx__event *ev, const struct ipcx__op *op,
     /* seq_cst RMW pairs with the fence in ipcx__event_notify(). */
     atomic_fetch_add_explicit(&ev->waiters, 1, memory_order_seq_cst);
     int rc = op->try(op->arg);
-    if (pending(rc)) {
+    if (pending(rc) && sl != NULL) {
+        sl->sleep(sl->ctx, ev, key, until);
+    } else if (pending(rc)) {
         ipcx__futex_wait(&ev->seq, key, until);
     }
     atomic_fetch_sub_explicit(&ev->waiters, 1, memory_order_relaxed);
@@ -200,7 +202,7 @@ static int sleep_once(struct ipcx__event *ev, const struct ipcx__op *op,
 /* Sleep until notified; while blocked by another process, only for a slice
  * at a time, checking after each whether that process died. */
 static int sleep_loop(struct ipcx__event *ev, const struct ipcx__op *op,
-                      int64_t deadline)
+                      int64_t deadline, const struct ipcx__sleeper *sl)
 {
     for (;;) {
         int64_t until = deadline;
@@ -210,7 +212,7 @@ static int sleep_loop(struct ipcx__event *ev, const struct ipcx__op *op,
             until = slice < deadline ? slice : deadline;
         }
         if (pending(rc)) {
-            rc = sleep_once(ev, op, until);
+            rc = sleep_once(ev, op, until, sl);
         }
         if (!pending(rc)) {
             return rc;
@@ -230,6 +232,13 @@ static int sleep_loop(struct ipcx__event *ev, const struct ipcx__op *op,
 int ipcx__wait(struct ipcx__event *ev, const struct ipcx__op *op,
                struct ipcx__deadline *d, _Atomic uint32_t *waiting)
 {
+    return ipcx__wait_with(ev, op, d, waiting, NULL);
+}
+
+int ipcx__wait_with(struct ipcx__event *ev, const struct ipcx__op *op,
+                    struct ipcx__deadline *d, _Atomic uint32_t *waiting,
+                    const struct ipcx__sleeper *sl)
+{
     int rc = op->try(op->arg);
     if (d->timeout_ns == 0) {
         if (rc == -EINPROGRESS && op->unstick != NULL) {
@@ -244,11 +253,11 @@ int ipcx__wait(struct ipcx__event *ev, const struct ipcx__op *op,
     if (!pending(rc)) {
         return rc;
     }
-    int64_t deadline = deadline_at(d);
+    int64_t deadline = ipcx__deadline_at(d);
     if (waiting != NULL) {
         atomic_fetch_add_explicit(waiting, 1, memory_order_relaxed);
     }
-    rc = sleep_loop(ev, op, deadline);
+    rc = sleep_loop(ev, op, deadline, sl);
     if (waiting != NULL) {
         atomic_fetch_sub_explicit(waiting, 1, memory_order_relaxed);
     }

@@ -34,6 +34,8 @@ int64_t ipcx__now_ns(void);
 
 /* Start a deadline TIMEOUT_NS from the first wait; -EINVAL if negative. */
 int ipcx__deadline_init(struct ipcx__deadline *d, int64_t timeout_ns);
+/* The absolute deadline (IPCX__NEVER for none), fixed on first use. */
+int64_t ipcx__deadline_at(struct ipcx__deadline *d);
 
 /*
  * Wake sleepers after a state change the caller has already published.
@@ -64,6 +66,24 @@ struct ipcx__op {
  */
 int ipcx__wait(struct ipcx__event *ev, const struct ipcx__op *op,
                struct ipcx__deadline *d, _Atomic uint32_t *waiting);
+
+/*
+ * How a waiter sleeps once it has announced itself and re-checked: by
+ * default on the event's futex word.  A channel sleeps in poll() instead, so
+ * that its peer's death (a socket hang-up) wakes it too.  SLEEP must return
+ * by UNTIL, and early if EV's seq is no longer KEY or the peer notified it;
+ * spurious returns are harmless (the caller re-checks).
+ */
+struct ipcx__sleeper {
+    void (*sleep)(void *ctx, struct ipcx__event *ev, uint32_t key,
+                  int64_t until);
+    void *ctx;
+};
+
+/* ipcx__wait() sleeping through SL (NULL: the futex). */
+int ipcx__wait_with(struct ipcx__event *ev, const struct ipcx__op *op,
+                    struct ipcx__deadline *d, _Atomic uint32_t *waiting,
+                    const struct ipcx__sleeper *sl);
 
 /* Sleep on EV until it is notified, its value is not EXPECT, or DEADLINE. */
 int ipcx__futex_wait(_Atomic uint32_t *word, uint32_t expect, int64_t deadline);

@@ -1,0 +1,529 @@
+/*
+ * region.c - shared-memory regions: named files in the namespace, anonymous
+ * memfds passed by fd, and seals.  See include/ipcx/region.h for the
+ * contract and docs/region.md for the reasoning.
+ *
+ * A region file holds the caller's bytes and nothing else: no header, so
+ * there is no shared field a peer could corrupt to mislead us.  Everything
+ * we rely on (type, size, seals, access mode) comes from the kernel.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/magic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/mman.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <sys/vfs.h>
+#include <unistd.h>
+
+#include <ipcx/region.h>
+
+#include "core/error.h"
+#include "core/sys.h"
+#include "ns/ns.h"
+
+#define REGION_SUFFIX ".region"
+
+/* Refuse write access for new mappings and write(2): either seal does. */
+#define WRITE_SEALS (F_SEAL_WRITE | F_SEAL_FUTURE_WRITE)
+/* What ipcx_region_seal() adds; FUTURE_WRITE spares existing mappings. */
+#define READER_SEALS                                                           \
+    (F_SEAL_FUTURE_WRITE | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL)
+#define SIZE_SEALS (F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL)
+
+#ifndef MFD_NOEXEC_SEAL
+#define MFD_NOEXEC_SEAL 0x0008u /* Linux 6.3 */
+#endif
+
+struct ipcx_region {
+    void *addr;
+    size_t size;
+    int fd;
+    int writable; /* the mapping is PROT_WRITE */
+    int named;    /* a namespace file: takes no seals */
+};
+
+static int check_size(uint64_t size, const char *what)
+{
+    if (size == 0 || size > IPCX_REGION_SIZE_MAX) {
+        return ipcx__err(-EINVAL, "%s: size %llu not in 1..%llu bytes", what,
+                         (unsigned long long)size,
+                         (unsigned long long)IPCX_REGION_SIZE_MAX);
+    }
+    return 0;
+}
+
+static int check_args(unsigned flags, ipcx_region **out)
+{
+    if (out == NULL) {
+        return ipcx__err(-EINVAL, "NULL handle pointer");
+    }
+    if ((flags & ~IPCX_REGION_RDONLY) != 0) {
+        return ipcx__err(-EINVAL, "unknown region flags 0x%x", flags);
+    }
+    return 0;
+}
+
+/* Record "WHAT: <the detail recorded so far>" (or the code's text when
+ * nothing was recorded) and return RC. */
+static int err_wrap(int rc, const char *what)
+{
+    char detail[300];
+    snprintf(detail, sizeof detail, "%s", ipcx_last_error());
+    return ipcx__err(rc, "%s: %s", what,
+                     detail[0] != '\0' ? detail : ipcx_strerror(rc));
+}
+
+/* Map FD's first SIZE bytes into a new handle that owns FD from then on.
+ * On failure FD is left to the caller. */
+static int new_handle(int fd, size_t size, int writable, int named,
+                      ipcx_region **out)
+{
+    struct ipcx_region *r = calloc(1, sizeof *r);
+    if (r == NULL) {
+        return -ENOMEM;
+    }
+    int prot = PROT_READ | (writable ? PROT_WRITE : 0);
+    int rc = ipcx__mmap(size, prot, fd, &r->addr);
+    if (rc < 0) {
+        free(r);
+        return rc;
+    }
+    r->size = size;
+    r->fd = fd;
+    r->writable = writable;
+    r->named = named;
+    *out = r;
+    return 0;
+}
+
+/* What a non-regular file is, for messages. */
+static const char *file_kind(mode_t m)
+{
+    if (S_ISFIFO(m)) {
+        return "a pipe";
+    }
+    if (S_ISSOCK(m)) {
+        return "a socket";
+    }
+    if (S_ISDIR(m)) {
+        return "a directory";
+    }
+    if (S_ISCHR(m) || S_ISBLK(m)) {
+        return "a device";
+    }
+    return "not a regular file";
+}
+
+/* A region file must be regular and of a size we accept: -EPROTO if not. */
+static int check_file(const struct stat *st)
+{
+    if (!S_ISREG(st->st_mode)) {
+        return ipcx__err(-EPROTO, "%s", file_kind(st->st_mode));
+    }
+    if (st->st_size <= 0 || (uint64_t)st->st_size > IPCX_REGION_SIZE_MAX) {
+        return ipcx__err(-EPROTO, "size %lld not in 1..%llu bytes",
+                         (long long)st->st_size,
+                         (unsigned long long)IPCX_REGION_SIZE_MAX);
+    }
+    return 0;
+}
+
+/* ---- named regions ---------------------------------------------------- */
+
+/* Check NAME, write its file name to FNAME and open the namespace: the
+ * directory fd, or a negative errno with the detail recorded. */
+static int ns_entry(const char *name, char *fname)
+{
+    int rc = ipcx__ns_file(name, REGION_SUFFIX, "region", fname);
+    return rc < 0 ? rc : ipcx__ns_open();
+}
+
+static unsigned long long random_u64(void)
+{
+    static unsigned long long counter;
+    unsigned long long v = 0;
+    if (getrandom(&v, sizeof v, GRND_NONBLOCK) != (ssize_t)sizeof v) {
+        v = ((unsigned long long)getpid() << 32) ^ ++counter;
+    }
+    return v;
+}
+
+/* An unnamed file in the namespace: O_TMPFILE where the filesystem has it,
+ * else a dot-name (never a valid object name) that we remove after linking.
+ * *tmp receives that name, or "" for O_TMPFILE. */
+static int make_file(int dfd, char *tmp, size_t tmplen)
+{
+    int fd = ipcx__openat(dfd, ".", O_TMPFILE | O_RDWR, 0600);
+    tmp[0] = '\0';
+    if (fd >= 0 || (fd != -EOPNOTSUPP && fd != -EISDIR && fd != -EINVAL)) {
+        return fd;
+    }
+    snprintf(tmp, tmplen, ".tmp-%d-%llx", (int)getpid(), random_u64());
+    return ipcx__openat(dfd, tmp, O_CREAT | O_EXCL | O_RDWR, 0600);
+}
+
+/* Give the finished file its name; -EEXIST if taken.  linkat never
+ * replaces an existing name, so two creators cannot both succeed. */
+static int link_file(int dfd, int fd, const char *tmp, const char *fname)
+{
+    int rc;
+    if (tmp[0] != '\0') {
+        rc = linkat(dfd, tmp, dfd, fname, 0) < 0 ? -errno : 0;
+        unlinkat(dfd, tmp, 0);
+        return rc;
+    }
+    char proc[64];
+    snprintf(proc, sizeof proc, "/proc/self/fd/%d", fd);
+    return linkat(AT_FDCWD, proc, dfd, fname, AT_SYMLINK_FOLLOW) < 0 ? -errno
+                                                                     : 0;
+}
+
+/* Mode and size before the name: nobody ever sees the file half made.
+ * ftruncate of a new file reads back as zeros without allocating. */
+static int init_file(int fd, size_t size, uint32_t mode)
+{
+    if (fchmod(fd, mode) < 0) {
+        return -errno;
+    }
+    return ipcx__ftruncate(fd, (off_t)size);
+}
+
+static int create_in(int dfd, const char *fname, size_t size, uint32_t mode)
+{
+    char tmp[64];
+    int fd = make_file(dfd, tmp, sizeof tmp);
+    if (fd < 0) {
+        return fd;
+    }
+    int rc = init_file(fd, size, mode);
+    if (rc == 0) {
+        rc = link_file(dfd, fd, tmp, fname);
+    } else if (tmp[0] != '\0') {
+        unlinkat(dfd, tmp, 0);
+    }
+    ipcx__close(fd);
+    return rc;
+}
+
+int ipcx_region_create(const char *name, size_t size, uint32_t mode)
+{
+    char fname[IPCX__FILE_MAX + 1];
+    ipcx__err_clear();
+    int rc = ipcx__ns_file(name, REGION_SUFFIX, "region", fname);
+    if (rc < 0 || (rc = check_size(size, "cannot create region")) < 0) {
+        return rc;
+    }
+    if (mode > 0777) {
+        return ipcx__err(-EINVAL, "region mode %o: only permission bits (0777)",
+                         mode);
+    }
+    int dfd = ipcx__ns_open();
+    if (dfd < 0) {
+        return dfd;
+    }
+    rc = create_in(dfd, fname, size, mode != 0 ? mode : 0600);
+    ipcx__close(dfd);
+    if (rc < 0) {
+        return ipcx__err(rc, "cannot create region '%s': %s", name,
+                         rc == -EEXIST ? "it already exists"
+                                       : ipcx_strerror(rc));
+    }
+    return 0;
+}
+
+/* Open NAME's file for ACCMODE.  O_NONBLOCK: a FIFO planted under a region
+ * name must not block the open; O_NOFOLLOW: nor may a symlink redirect it.
+ * Errors carry a message naming the region. */
+static int open_region(const char *name, int accmode)
+{
+    char fname[IPCX__FILE_MAX + 1];
+    int dfd = ns_entry(name, fname);
+    if (dfd < 0) {
+        return dfd;
+    }
+    int fd = ipcx__openat(dfd, fname,
+                          accmode | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY, 0);
+    ipcx__close(dfd);
+    if (fd == -ELOOP || fd == -ENXIO) {
+        return ipcx__err(-EPROTO,
+                         "cannot attach region '%s': not a region "
+                         "file",
+                         name);
+    }
+    if (fd < 0) {
+        return ipcx__err(fd, "cannot attach region '%s': %s", name,
+                         fd == -ENOENT ? "no such region" : ipcx_strerror(fd));
+    }
+    return fd;
+}
+
+static int map_named(int fd, unsigned flags, ipcx_region **out)
+{
+    struct stat st;
+    if (fstat(fd, &st) < 0) {
+        return -errno;
+    }
+    int rc = check_file(&st);
+    if (rc < 0) {
+        return rc;
+    }
+    int writable = !(flags & IPCX_REGION_RDONLY);
+    return new_handle(fd, (size_t)st.st_size, writable, 1, out);
+}
+
+int ipcx_region_attach(const char *name, unsigned flags, ipcx_region **out)
+{
+    ipcx__err_clear();
+    int rc = check_args(flags, out);
+    if (rc < 0) {
+        return rc;
+    }
+    int fd = open_region(name, flags & IPCX_REGION_RDONLY ? O_RDONLY : O_RDWR);
+    if (fd < 0) {
+        return fd;
+    }
+    if ((rc = map_named(fd, flags, out)) < 0) {
+        char what[IPCX__FILE_MAX + 64];
+        ipcx__close(fd);
+        snprintf(what, sizeof what, "cannot attach region '%s'", name);
+        return err_wrap(rc, what);
+    }
+    return 0;
+}
+
+int ipcx_region_detach(ipcx_region *r)
+{
+    if (r != NULL) {
+        munmap(r->addr, r->size);
+        ipcx__close(r->fd);
+        free(r);
+    }
+    return 0;
+}
+
+/* Whether we may destroy FNAME: we own it, or we may open it for writing
+ * (as ipcx_mailbox_destroy() asks), so that a group-writable namespace does
+ * not let every member remove regions it cannot even write.  Junk that is
+ * not a region file (a symlink, a FIFO) is not protected. */
+static int may_destroy(int dfd, const char *fname)
+{
+    struct stat st;
+    if (fstatat(dfd, fname, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+        return -errno;
+    }
+    if (st.st_uid == geteuid()) {
+        return 0;
+    }
+    int fd = ipcx__openat(dfd, fname,
+                          O_RDWR | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY, 0);
+    if (fd == -EACCES || fd == -EPERM) {
+        return fd;
+    }
+    ipcx__close(fd);
+    return 0;
+}
+
+int ipcx_region_destroy(const char *name)
+{
+    char fname[IPCX__FILE_MAX + 1];
+    ipcx__err_clear();
+    int dfd = ns_entry(name, fname);
+    if (dfd < 0) {
+        return dfd;
+    }
+    int rc = may_destroy(dfd, fname);
+    if (rc == 0 && unlinkat(dfd, fname, 0) < 0) {
+        rc = -errno;
+    }
+    ipcx__close(dfd);
+    if (rc < 0) {
+        return ipcx__err(rc, "cannot destroy region '%s': %s", name,
+                         rc == -ENOENT ? "no such region" : ipcx_strerror(rc));
+    }
+    return 0;
+}
+
+void *ipcx_region_addr(const ipcx_region *r)
+{
+    return r != NULL ? r->addr : NULL;
+}
+
+size_t ipcx_region_size(const ipcx_region *r)
+{
+    return r != NULL ? r->size : 0;
+}
+
+int ipcx_region_list(int (*fn)(const char *name, void *arg), void *arg)
+{
+    ipcx__err_clear();
+    if (fn == NULL) {
+        return ipcx__err(-EINVAL, "NULL callback");
+    }
+    return ipcx__ns_list(REGION_SUFFIX, fn, arg);
+}
+
+/* ---- anonymous regions ------------------------------------------------ */
+
+/* A memfd that may take seals and can never be made executable. */
+static int make_memfd(void)
+{
+    int fd = ipcx__memfd("ipcx-region", MFD_ALLOW_SEALING | MFD_NOEXEC_SEAL);
+    if (fd == -EINVAL) { /* a kernel before 6.3: no MFD_NOEXEC_SEAL */
+        fd = ipcx__memfd("ipcx-region", MFD_ALLOW_SEALING);
+    }
+    return fd;
+}
+
+int ipcx_region_create_anon(size_t size, ipcx_region **out)
+{
+    ipcx__err_clear();
+    int rc = check_args(0, out);
+    if (rc < 0 || (rc = check_size(size, "cannot create region")) < 0) {
+        return rc;
+    }
+    int fd = make_memfd();
+    if (fd < 0) {
+        return ipcx__err(fd, "cannot create anonymous region: memfd: %s",
+                         ipcx_strerror(fd));
+    }
+    if ((rc = ipcx__ftruncate(fd, (off_t)size)) < 0 ||
+        (rc = new_handle(fd, size, 1, 0, out)) < 0) {
+        ipcx__close(fd);
+        return ipcx__err(rc, "cannot create anonymous region of %zu bytes: %s",
+                         size, ipcx_strerror(rc));
+    }
+    return 0;
+}
+
+int ipcx_region_seal(ipcx_region *r)
+{
+    ipcx__err_clear();
+    if (r == NULL) {
+        return ipcx__err(-EINVAL, "NULL region");
+    }
+    if (r->named) {
+        return ipcx__err(-ENOTSUP,
+                         "a named region cannot be sealed (only memfds take "
+                         "seals): create it with a mode such as 0640 and "
+                         "let readers attach with IPCX_REGION_RDONLY");
+    }
+    int seals = fcntl(r->fd, F_GET_SEALS);
+    if (seals >= 0 && (seals & WRITE_SEALS) != 0 &&
+        (seals & SIZE_SEALS) == SIZE_SEALS) {
+        return 0; /* sealed already, by us or (with F_SEAL_WRITE) others */
+    }
+    if (fcntl(r->fd, F_ADD_SEALS, READER_SEALS) < 0) {
+        int rc = errno == EINVAL ? -ENOTSUP : -errno;
+        return ipcx__err(rc, "cannot seal region: %s",
+                         rc == -EPERM ? "this memfd does not allow sealing "
+                                        "(no MFD_ALLOW_SEALING, F_SEAL_SEAL "
+                                        "set, or a read-only fd)"
+                                      : ipcx_strerror(rc));
+    }
+    return 0;
+}
+
+int ipcx_region_is_sealed(const ipcx_region *r)
+{
+    if (r == NULL) {
+        return 0;
+    }
+    int seals = fcntl(r->fd, F_GET_SEALS);
+    return seals >= 0 && (seals & WRITE_SEALS) != 0;
+}
+
+int ipcx_region_fd(const ipcx_region *r)
+{
+    if (r == NULL) {
+        return ipcx__err(-EINVAL, "NULL region");
+    }
+    return r->fd;
+}
+
+/* ---- adopting a received fd ------------------------------------------- */
+
+/* A memfd, or a file on tmpfs: mapping anything else could hang on I/O
+ * (FUSE, NFS) or write back to a disk.  -EPROTO otherwise. */
+static int check_shm_fd(int fd, struct stat *st)
+{
+    struct statfs sfs;
+    if (fstat(fd, st) < 0 || fstatfs(fd, &sfs) < 0) {
+        return -errno;
+    }
+    if (!S_ISREG(st->st_mode)) {
+        return ipcx__err(-EPROTO, "not a shared-memory file: %s",
+                         file_kind(st->st_mode));
+    }
+    if (sfs.f_type != TMPFS_MAGIC && sfs.f_type != RAMFS_MAGIC) {
+        return ipcx__err(-EPROTO, "a regular file, but not on a shared-memory "
+                                  "filesystem (tmpfs)");
+    }
+    return check_file(st);
+}
+
+/* Whether the fd's access mode allows the mapping we want. */
+static int check_access(int fl, int writable)
+{
+    if ((fl & O_PATH) != 0) {
+        return ipcx__err(-EBADF, "an O_PATH fd cannot be mapped");
+    }
+    int acc = fl & O_ACCMODE;
+    if (acc == O_WRONLY) {
+        return ipcx__err(-EACCES, "the fd is not open for reading");
+    }
+    if (writable && acc != O_RDWR) {
+        return ipcx__err(-EACCES, "the fd is read-only: ask for "
+                                  "IPCX_REGION_RDONLY");
+    }
+    return 0;
+}
+
+static int adopt(int fd, int fl, unsigned flags, ipcx_region **out)
+{
+    struct stat st;
+    int rc = (fl & O_PATH) != 0 ? check_access(fl, 0) : check_shm_fd(fd, &st);
+    if (rc < 0) {
+        return rc;
+    }
+    /* The kernel refuses writable shared mappings of a write-sealed memfd,
+     * and F_GET_SEALS answers for the file, not for what the peer says. */
+    int seals = fcntl(fd, F_GET_SEALS);
+    int sealed = seals >= 0 && (seals & WRITE_SEALS) != 0;
+    int writable = !(flags & IPCX_REGION_RDONLY) && (sealed || 1);
+    if ((rc = check_access(fl, writable)) < 0) {
+        return rc;
+    }
+    if (fcntl(fd, F_SETFD, FD_CLOEXEC) < 0) {
+        return -errno;
+    }
+    rc = new_handle(fd, (size_t)st.st_size, writable, 0, out);
+    if (rc == -EPERM) {
+        return ipcx__err(rc, "the region was sealed while we mapped it "
+                             "writable: adopt it with IPCX_REGION_RDONLY");
+    }
+    return rc;
+}
+
+int ipcx_region_from_fd(int fd, unsigned flags, ipcx_region **out)
+{
+    ipcx__err_clear();
+    int fl = fd < 0 ? -1 : fcntl(fd, F_GETFL);
+    if (fl < 0) {
+        /* Not ours to close: the number may already be someone else's. */
+        return ipcx__err(-EBADF, "cannot adopt region fd %d: not open", fd);
+    }
+    int rc = check_args(flags, out);
+    if (rc == 0) {
+        rc = adopt(fd, fl, flags, out);
+    }
+    if (rc < 0) {
+        char what[64];
+        ipcx__close(fd);
+        snprintf(what, sizeof what, "cannot adopt region fd %d", fd);
+        return err_wrap(rc, what);
+    }
+    return 0;
+}
