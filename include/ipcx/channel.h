@@ -40,6 +40,7 @@
 #include <sys/types.h>
 
 #include "common.h"
+#include "region.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -203,6 +204,27 @@ IPCX_API long ipcx_call(ipcx_channel *ch, const void *req, size_t len,
 IPCX_API int ipcx_channel_reply(ipcx_channel *ch, uint64_t token,
                                 const void *buf, size_t len,
                                 int64_t timeout_ns);
+
+/*
+ * Hand region R (see ipcx/region.h; typically an anonymous one, which no
+ * other process can reach) to the peer.  R stays the caller's; the peer
+ * gets its own attachment.  Regions travel in their own FIFO, independent
+ * of the order of messages.  Errors: -EAGAIN / -ETIMEDOUT (the socket is
+ * full), -EPIPE, -EINVAL.
+ */
+IPCX_API int ipcx_channel_send_region(ipcx_channel *ch, const ipcx_region *r,
+                                      int64_t timeout_ns);
+
+/*
+ * Receive the next region the peer handed over; FLAGS as for
+ * ipcx_region_attach() (IPCX_REGION_RDONLY).  A sealed region maps
+ * read-only whatever FLAGS say.  On success *out is freed with
+ * ipcx_region_detach().  Errors: -EAGAIN / -ETIMEDOUT, -EPIPE (peer gone
+ * and nothing left), -EPROTO (the peer sent something else), and those of
+ * ipcx_region_from_fd().
+ */
+IPCX_API int ipcx_channel_recv_region(ipcx_channel *ch, unsigned flags,
+                                      ipcx_region **out, int64_t timeout_ns);
 
 /*
  * A file descriptor that becomes readable when a message may be waiting or
