@@ -7,5 +7,6 @@
 #include "mailbox.h"
 #include "region.h"
 #include "channel.h"
+#include "direct.h"
 
 #endif /* IPCX_IPCX_H */

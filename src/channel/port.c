@@ -1,11 +1,8 @@
 /*
  * port.c - connection ports: listening, accepting and connecting.
  *
- * A port is a SOCK_SEQPACKET Unix socket NAME.port in the namespace.  It is
- * bound under a temporary dot-name, given its mode, then renamed into place
- * (so it appears with its final mode or not at all).  Paths are reached
- * through /proc/self/fd/<dirfd>/..., since a namespace path may be longer
- * than a socket address allows.
+ * A port is a SOCK_SEQPACKET Unix socket NAME.port in the namespace, placed
+ * there by sock.c.
  *
  * Handshake: on accept the server learns the client's credentials from the
  * kernel (SO_PEERCRED), asks the check function, then sends one packet,
@@ -30,6 +27,7 @@
 #include <unistd.h>
 
 #include "channel/channel.h"
+#include "channel/sock.h"
 #include "core/error.h"
 #include "core/sys.h"
 #include "ns/ns.h"
@@ -40,8 +38,7 @@ struct ipcx_port {
     int sock;
     int dfd; /* the namespace directory (O_PATH) */
     char fname[IPCX__FILE_MAX + 1];
-    dev_t dev; /* the socket file we created, to remove only ours */
-    ino_t ino;
+    struct ipcx__sockfile id; /* to remove only our own file */
     struct chan_header geom;
 };
 
@@ -78,96 +75,6 @@ static int check_attr(const ipcx_port_attr *a, struct chan_header *geom)
     return 0;
 }
 
-/* A socket address for FILE in directory DFD (FILE NULL: DFD itself). */
-static int sun_at(struct sockaddr_un *sa, int dfd, const char *file)
-{
-    memset(sa, 0, sizeof *sa);
-    sa->sun_family = AF_UNIX;
-    int n = file != NULL ? snprintf(sa->sun_path, sizeof sa->sun_path,
-                                    "/proc/self/fd/%d/%s", dfd, file)
-                         : snprintf(sa->sun_path, sizeof sa->sun_path,
-                                    "/proc/self/fd/%d", dfd);
-    return n > 0 && (size_t)n < sizeof sa->sun_path ? 0 : -ENAMETOOLONG;
-}
-
-static int new_socket(void)
-{
-    int s = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-    return s < 0 ? -errno : s;
-}
-
-/* Connect S to the socket file FNAME in DFD: 0 or a negative errno
- * (-EAGAIN: its backlog is full). */
-static int connect_file(int s, int dfd, const char *fname)
-{
-    struct sockaddr_un sa;
-    int pfd = ipcx__openat(dfd, fname, O_PATH, 0);
-    if (pfd < 0) {
-        return pfd;
-    }
-    int rc = sun_at(&sa, pfd, NULL);
-    if (rc == 0 && connect(s, (struct sockaddr *)&sa, sizeof sa) < 0) {
-        rc = -errno;
-    }
-    ipcx__close(pfd);
-    return rc;
-}
-
-/* Is the port file FNAME left behind by a server that died?  (Nobody
- * accepts connections on it.) */
-static int stale(int dfd, const char *fname)
-{
-    int s = new_socket();
-    if (s < 0) {
-        return 0;
-    }
-    int rc = connect_file(s, dfd, fname);
-    ipcx__close(s);
-    return rc == -ECONNREFUSED;
-}
-
-/* Move the bound socket TMP to FNAME, replacing only a stale port. */
-static int place(int dfd, const char *tmp, const char *fname)
-{
-    for (int attempt = 0; attempt < 2; attempt++) {
-        if (renameat2(dfd, tmp, dfd, fname, RENAME_NOREPLACE) == 0) {
-            return 0;
-        }
-        if (errno != EEXIST || !stale(dfd, fname)) {
-            break;
-        }
-        (void)unlinkat(dfd, fname, 0);
-    }
-    return -errno;
-}
-
-/* Bind, chmod and listen on a fresh socket under a temporary name. */
-static int bind_tmp(ipcx_port *p, uint32_t mode, char *tmp, size_t len)
-{
-    struct sockaddr_un sa;
-    uint32_t r = 0;
-    (void)!getrandom(&r, sizeof r, GRND_NONBLOCK);
-    snprintf(tmp, len, ".port-%d-%08x", (int)getpid(), r);
-    int rc = sun_at(&sa, p->dfd, tmp);
-    if (rc < 0) {
-        return rc;
-    }
-    if (bind(p->sock, (struct sockaddr *)&sa, sizeof sa) < 0) {
-        return -errno;
-    }
-    struct stat st;
-    if (fchmodat(p->dfd, tmp, mode, 0) < 0 ||
-        fstatat(p->dfd, tmp, &st, AT_SYMLINK_NOFOLLOW) < 0 ||
-        listen(p->sock, SOMAXCONN) < 0) {
-        rc = -errno;
-        (void)unlinkat(p->dfd, tmp, 0);
-        return rc;
-    }
-    p->dev = st.st_dev;
-    p->ino = st.st_ino;
-    return 0;
-}
-
 static void port_free(ipcx_port *p)
 {
     ipcx__close(p->sock);
@@ -179,7 +86,6 @@ int ipcx_port_listen(const char *name, const ipcx_port_attr *attr,
                      ipcx_port **out)
 {
     ipcx_port_attr def;
-    char tmp[64];
     ipcx__err_clear();
     if (out == NULL) {
         return ipcx__err(-EINVAL, "NULL out pointer");
@@ -198,13 +104,11 @@ int ipcx_port_listen(const char *name, const ipcx_port_attr *attr,
         rc = ipcx__ns_file(name, CHAN_SUFFIX, "connection port", p->fname);
     }
     if (rc == 0 && (rc = p->dfd = ipcx__ns_open()) >= 0 &&
-        (rc = p->sock = new_socket()) >= 0) {
-        rc = bind_tmp(p, attr->mode ? attr->mode : 0600, tmp, sizeof tmp);
-        if (rc == 0 && (rc = place(p->dfd, tmp, p->fname)) < 0) {
-            (void)unlinkat(p->dfd, tmp, 0);
-            if (rc == -EEXIST) {
-                rc = ipcx__err(rc, "connection port '%s' exists", name);
-            }
+        (rc = p->sock = ipcx__sock_new()) >= 0) {
+        rc = ipcx__sock_listen(p->sock, p->dfd, p->fname,
+                               attr->mode ? attr->mode : 0600, &p->id);
+        if (rc == -EEXIST) {
+            rc = ipcx__err(rc, "connection port '%s' exists", name);
         }
     }
     if (rc < 0) {
@@ -220,16 +124,12 @@ int ipcx_port_listen(const char *name, const ipcx_port_attr *attr,
 
 int ipcx_port_close(ipcx_port *p)
 {
-    struct stat st;
     if (p == NULL) {
         return 0;
     }
-    /* Remove the name only if it still is our socket: a successor that
-     * replaced it as stale must keep its own. */
-    if (fstatat(p->dfd, p->fname, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
-        st.st_dev == p->dev && st.st_ino == p->ino) {
-        (void)unlinkat(p->dfd, p->fname, 0);
-    }
+    /* Only if it still is our socket: a successor that replaced it as
+     * stale must keep its own. */
+    ipcx__sock_unlink(p->dfd, p->fname, &p->id);
     port_free(p);
     return 0;
 }
@@ -417,7 +317,7 @@ static int dial(int s, const char *name, const char *fname,
         return dfd;
     }
     int rc;
-    while ((rc = connect_file(s, dfd, fname)) == -EAGAIN) {
+    while ((rc = ipcx__sock_connect(s, dfd, fname)) == -EAGAIN) {
         if (d->timeout_ns == 0 || ipcx__now_ns() >= ipcx__deadline_at(d)) {
             break;
         }
@@ -573,7 +473,7 @@ int ipcx_connect(const char *name, int64_t timeout_ns, ipcx_channel **out)
     if (rc < 0) {
         return rc;
     }
-    int s = new_socket();
+    int s = ipcx__sock_new();
     if (s < 0) {
         return ipcx__err(s, "socket: %s", ipcx_strerror(s));
     }

@@ -1,0 +1,386 @@
+/*
+ * inbox.c - direct communication: a process's inbox, addressed by pid.
+ *
+ * The inbox is a listening SOCK_SEQPACKET socket PID.inbox in the namespace
+ * (placed by channel/sock.c).  A sender links to it once (connect) and then
+ * sends one packet per message on that link, so the kernel keeps each
+ * sender's messages in order and, through SO_PEERCRED at accept, tells the
+ * receiver who is on the other end.  Receiving accepts new links, then takes
+ * the first packet from a link that has one, round-robin for fairness.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <ipcx/direct.h>
+
+#include "channel/sock.h"
+#include "core/error.h"
+#include "core/sys.h"
+#include "ns/ns.h"
+#include "wait/wait.h"
+
+#define INBOX_SUFFIX ".inbox"
+
+struct link {
+    int fd;
+    ipcx_peer peer; /* incoming: who linked to us; outgoing: pid only */
+};
+
+struct links {
+    struct link *v;
+    size_t n, cap;
+};
+
+struct ipcx_inbox {
+    int sock, dfd;
+    char fname[IPCX__FILE_MAX + 1];
+    struct ipcx__sockfile id;
+    pthread_mutex_t rx_mu, tx_mu;
+    struct links in;  /* under rx_mu */
+    struct links out; /* under tx_mu */
+    size_t next;      /* round-robin start, under rx_mu */
+};
+
+static int links_add(struct links *l, int fd, ipcx_peer peer)
+{
+    if (l->n == l->cap) {
+        size_t cap = l->cap ? 2 * l->cap : 8;
+        struct link *v = realloc(l->v, cap * sizeof *v);
+        if (v == NULL) {
+            return -ENOMEM;
+        }
+        l->v = v;
+        l->cap = cap;
+    }
+    l->v[l->n++] = (struct link){fd, peer};
+    return 0;
+}
+
+static void links_drop(struct links *l, size_t i)
+{
+    ipcx__close(l->v[i].fd);
+    l->v[i] = l->v[--l->n];
+}
+
+static void links_free(struct links *l)
+{
+    while (l->n > 0) {
+        links_drop(l, l->n - 1);
+    }
+    free(l->v);
+}
+
+int ipcx_inbox_open(uint32_t mode, ipcx_inbox **out)
+{
+    char name[32];
+    ipcx__err_clear();
+    if (out == NULL || mode > 0777) {
+        return ipcx__err(-EINVAL, out == NULL ? "NULL out pointer"
+                                              : "mode: only bits 0777");
+    }
+    ipcx_inbox *ib = calloc(1, sizeof *ib);
+    if (ib == NULL) {
+        return -ENOMEM;
+    }
+    ib->sock = ib->dfd = -1;
+    snprintf(name, sizeof name, "%d", (int)getpid());
+    int rc = ipcx__ns_file(name, INBOX_SUFFIX, "inbox", ib->fname);
+    if (rc == 0 && (rc = ib->dfd = ipcx__ns_open()) >= 0 &&
+        (rc = ib->sock = ipcx__sock_new()) >= 0) {
+        rc = ipcx__sock_listen(ib->sock, ib->dfd, ib->fname, mode ? mode : 0600,
+                               &ib->id);
+    }
+    if (rc < 0) {
+        ipcx__close(ib->sock);
+        ipcx__close(ib->dfd);
+        free(ib);
+        return rc == -EEXIST ? ipcx__err(rc, "this process has an inbox")
+                             : ipcx__err(rc, "cannot open the inbox: %s",
+                                         ipcx_strerror(rc));
+    }
+    pthread_mutex_init(&ib->rx_mu, NULL);
+    pthread_mutex_init(&ib->tx_mu, NULL);
+    *out = ib;
+    return 0;
+}
+
+int ipcx_inbox_close(ipcx_inbox *ib)
+{
+    if (ib == NULL) {
+        return 0;
+    }
+    ipcx__sock_unlink(ib->dfd, ib->fname, &ib->id);
+    ipcx__close(ib->sock);
+    ipcx__close(ib->dfd);
+    links_free(&ib->in);
+    links_free(&ib->out);
+    pthread_mutex_destroy(&ib->rx_mu);
+    pthread_mutex_destroy(&ib->tx_mu);
+    free(ib);
+    return 0;
+}
+
+/* Poll FDS until the deadline: 0 (something is ready, or EINTR),
+ * -EAGAIN (timeout 0) or -ETIMEDOUT. */
+static int wait_fds(struct pollfd *fds, size_t n, struct ipcx__deadline *d)
+{
+    if (d->timeout_ns == 0) {
+        return -EAGAIN;
+    }
+    int64_t at = ipcx__deadline_at(d);
+    struct timespec ts, *tsp = NULL;
+    if (at != IPCX__NEVER) {
+        int64_t left = at - ipcx__now_ns();
+        if (left <= 0) {
+            return -ETIMEDOUT;
+        }
+        ts.tv_sec = left / 1000000000;
+        ts.tv_nsec = left % 1000000000;
+        tsp = &ts;
+    }
+    return ppoll(fds, n, tsp, NULL) == 0 ? -ETIMEDOUT : 0;
+}
+
+/* ---- sending ---- */
+
+/* The link to PID, made if needed: its index in ib->out, or -errno. */
+static int link_to(ipcx_inbox *ib, pid_t pid)
+{
+    char name[32], fname[IPCX__FILE_MAX + 1];
+    for (size_t i = 0; i < ib->out.n; i++) {
+        if (ib->out.v[i].peer.pid == pid) {
+            return (int)i;
+        }
+    }
+    snprintf(name, sizeof name, "%d", (int)pid);
+    int rc = ipcx__ns_file(name, INBOX_SUFFIX, "inbox", fname);
+    int s = rc < 0 ? rc : ipcx__sock_new();
+    if (s < 0) {
+        return s;
+    }
+    rc = ipcx__sock_connect(s, ib->dfd, fname);
+    if (rc == 0) {
+        rc = links_add(&ib->out, s, (ipcx_peer){pid, 0, 0});
+    }
+    if (rc < 0) {
+        ipcx__close(s);
+        return rc == -ENOENT || rc == -ECONNREFUSED ? -ESRCH : rc;
+    }
+    return (int)ib->out.n - 1;
+}
+
+/* One attempt on a link: 0, -EAGAIN (full), -EPIPE (the receiver went).
+ * Every packet starts with a marker byte, so that even an empty message is
+ * a non-empty packet and a zero-byte read always means the end. */
+static int send_packet(int fd, const void *buf, size_t len)
+{
+    unsigned char mark = 'M';
+    struct iovec iov[2] = {{&mark, 1}, {(void *)buf, len}};
+    struct msghdr msg = {.msg_iov = iov, .msg_iovlen = 2};
+    ssize_t n = sendmsg(fd, &msg, MSG_DONTWAIT | MSG_NOSIGNAL);
+    if (n >= 0) {
+        return 0;
+    }
+    return errno == ECONNRESET || errno == ENOTCONN ? -EPIPE : -errno;
+}
+
+static int send_locked(ipcx_inbox *ib, pid_t pid, const void *buf, size_t len,
+                       struct ipcx__deadline *d)
+{
+    for (int fresh = 0;;) {
+        int i = link_to(ib, pid);
+        if (i < 0) {
+            return i;
+        }
+        int rc = send_packet(ib->out.v[i].fd, buf, len);
+        if (rc == -EPIPE && !fresh) {
+            /* The process we linked to is gone; PID may be a new one. */
+            links_drop(&ib->out, (size_t)i);
+            fresh = 1;
+            continue;
+        }
+        if (rc == -EPIPE) {
+            links_drop(&ib->out, (size_t)i);
+            return -ESRCH;
+        }
+        if (rc != -EAGAIN) {
+            return rc;
+        }
+        struct pollfd p = {ib->out.v[i].fd, POLLOUT, 0};
+        if ((rc = wait_fds(&p, 1, d)) < 0) {
+            return rc;
+        }
+    }
+}
+
+int ipcx_send_to(ipcx_inbox *ib, pid_t pid, const void *buf, size_t len,
+                 int64_t timeout_ns)
+{
+    struct ipcx__deadline d;
+    ipcx__err_clear();
+    if (ib == NULL || (buf == NULL && len > 0) || pid <= 0) {
+        return ipcx__err(-EINVAL, "NULL inbox or buffer, or bad pid");
+    }
+    if (len > IPCX_INBOX_MSG_MAX) {
+        return ipcx__err(-EMSGSIZE, "%zu bytes exceed the direct maximum %u",
+                         len, IPCX_INBOX_MSG_MAX);
+    }
+    if (ipcx__deadline_init(&d, timeout_ns) < 0) {
+        return ipcx__err(-EINVAL, "negative timeout");
+    }
+    pthread_mutex_lock(&ib->tx_mu);
+    int rc = send_locked(ib, pid, buf, len, &d);
+    pthread_mutex_unlock(&ib->tx_mu);
+    switch (rc) {
+    case 0:
+        return 0;
+    case -ESRCH:
+        return ipcx__err(rc, "process %d has no inbox", (int)pid);
+    case -EACCES:
+        return ipcx__err(rc, "the inbox of process %d refuses us", (int)pid);
+    default:
+        return ipcx__err(rc, "send to %d: %s", (int)pid, ipcx_strerror(rc));
+    }
+}
+
+/* ---- receiving ---- */
+
+/* Accept every link waiting on the inbox socket. */
+static void accept_links(ipcx_inbox *ib)
+{
+    for (;;) {
+        int c = accept4(ib->sock, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+        if (c < 0) {
+            return;
+        }
+        struct ucred cr;
+        socklen_t len = sizeof cr;
+        if (getsockopt(c, SOL_SOCKET, SO_PEERCRED, &cr, &len) < 0 ||
+            links_add(&ib->in, c, (ipcx_peer){cr.pid, cr.uid, cr.gid}) < 0) {
+            ipcx__close(c);
+        }
+    }
+}
+
+/* Take a packet from link I: its length, -EAGAIN (none), -EMSGSIZE (it
+ * stays), or -EPIPE (the link closed and is empty: dropped). */
+static long recv_link(ipcx_inbox *ib, size_t i, void *buf, size_t cap)
+{
+    int fd = ib->in.v[i].fd;
+    unsigned char mark;
+    ssize_t n = recv(fd, NULL, 0, MSG_PEEK | MSG_TRUNC | MSG_DONTWAIT);
+    if (n > 0 && (size_t)n - 1 > cap) {
+        return -EMSGSIZE;
+    }
+    if (n > 0) {
+        struct iovec iov[2] = {{&mark, 1}, {buf, cap}};
+        struct msghdr msg = {.msg_iov = iov, .msg_iovlen = 2};
+        n = recvmsg(fd, &msg, MSG_DONTWAIT);
+    }
+    if (n > 0) {
+        return n - 1;
+    }
+    if (n < 0 && errno == EAGAIN) {
+        return -EAGAIN;
+    }
+    links_drop(&ib->in, i); /* end of file or error: the sender is gone */
+    return -EPIPE;
+}
+
+/* One pass over the links (only PID's, unless 0). */
+static long recv_pass(ipcx_inbox *ib, pid_t pid, void *buf, size_t cap,
+                      ipcx_peer *from)
+{
+    accept_links(ib);
+    size_t n = ib->in.n;
+    for (size_t k = 0; k < n && ib->in.n > 0; k++) {
+        size_t i = (ib->next + k) % ib->in.n;
+        if (pid != 0 && ib->in.v[i].peer.pid != pid) {
+            continue;
+        }
+        ipcx_peer who = ib->in.v[i].peer;
+        long r = recv_link(ib, i, buf, cap);
+        if (r == -EAGAIN || r == -EPIPE) {
+            continue;
+        }
+        ib->next = i + 1;
+        if (r >= 0 && from != NULL) {
+            *from = who;
+        }
+        return r;
+    }
+    return -EAGAIN;
+}
+
+/* Sleep until a link (PID's, unless 0) or the inbox socket is readable. */
+static int recv_wait(ipcx_inbox *ib, pid_t pid, struct ipcx__deadline *d)
+{
+    size_t n = 1;
+    struct pollfd *p = calloc(ib->in.n + 1, sizeof *p);
+    if (p == NULL) {
+        return -ENOMEM;
+    }
+    p[0] = (struct pollfd){ib->sock, POLLIN, 0};
+    for (size_t i = 0; i < ib->in.n; i++) {
+        if (pid == 0 || ib->in.v[i].peer.pid == pid) {
+            p[n++] = (struct pollfd){ib->in.v[i].fd, POLLIN, 0};
+        }
+    }
+    int rc = wait_fds(p, n, d);
+    free(p);
+    return rc;
+}
+
+static long receive(ipcx_inbox *ib, pid_t pid, void *buf, size_t cap,
+                    ipcx_peer *from, int64_t timeout_ns)
+{
+    struct ipcx__deadline d;
+    ipcx__err_clear();
+    if (ib == NULL || (buf == NULL && cap > 0) || pid < 0) {
+        return ipcx__err(-EINVAL, "NULL inbox or buffer, or bad pid");
+    }
+    if (ipcx__deadline_init(&d, timeout_ns) < 0) {
+        return ipcx__err(-EINVAL, "negative timeout");
+    }
+    long r;
+    pthread_mutex_lock(&ib->rx_mu);
+    while ((r = recv_pass(ib, pid, buf, cap, from)) == -EAGAIN) {
+        int rc = recv_wait(ib, pid, &d);
+        if (rc < 0) {
+            r = rc;
+            break;
+        }
+    }
+    pthread_mutex_unlock(&ib->rx_mu);
+    switch (r) {
+    case -EMSGSIZE:
+        return ipcx__err(r, "the next message is longer than %zu bytes", cap);
+    case -EAGAIN:
+    case -ETIMEDOUT:
+        return ipcx__err(r, "no message");
+    default:
+        return r;
+    }
+}
+
+long ipcx_receive_from(ipcx_inbox *ib, pid_t pid, void *buf, size_t cap,
+                       int64_t timeout_ns)
+{
+    if (pid <= 0) {
+        return ipcx__err(-EINVAL, "bad pid %d", (int)pid);
+    }
+    return receive(ib, pid, buf, cap, NULL, timeout_ns);
+}
+
+long ipcx_receive_any(ipcx_inbox *ib, void *buf, size_t cap, ipcx_peer *from,
+                      int64_t timeout_ns)
+{
+    return receive(ib, 0, buf, cap, from, timeout_ns);
+}
