@@ -126,26 +126,29 @@ static bool has_line(const char *text, const char *line)
     return false;
 }
 
-/* Split the ls row of NAME into whitespace-separated FIELDS; count. */
-static int ls_row(const char *out, const char *name, char fields[][64], int max)
+/* Split the ls row of NAME of KIND into whitespace-separated FIELDS; the
+ * count (0 if there is no such row). */
+static int ls_row(const char *out, const char *name, const char *kind,
+                  char fields[][64], int max)
 {
-    char line[512] = "";
-    size_t nlen = strlen(name);
-    for (const char *p = out; p != NULL; p = strchr(p, '\n')) {
-        p += *p == '\n';
-        if (strncmp(p, name, nlen) == 0 && p[nlen] == ' ') {
-            size_t len = strcspn(p, "\n");
-            CHECK(len < sizeof line);
-            memcpy(line, p, len);
-            break;
+    for (const char *p = out; p != NULL && *p != '\0';) {
+        char line[512];
+        size_t len = strcspn(p, "\n");
+        CHECK(len < sizeof line);
+        memcpy(line, p, len);
+        line[len] = '\0';
+        int n = 0;
+        for (char *save, *tok = strtok_r(line, " ", &save); tok && n < max;
+             tok = strtok_r(NULL, " ", &save)) {
+            snprintf(fields[n++], 64, "%s", tok);
         }
+        if (n >= 2 && strcmp(fields[0], name) == 0 &&
+            strcmp(fields[1], kind) == 0) {
+            return n;
+        }
+        p = p[len] == '\n' ? p + len + 1 : NULL;
     }
-    int n = 0;
-    for (char *save, *tok = strtok_r(line, " ", &save); tok && n < max;
-         tok = strtok_r(NULL, " ", &save)) {
-        snprintf(fields[n++], 64, "%s", tok);
-    }
-    return n;
+    return 0;
 }
 
 static const char *my_user(void)
@@ -193,8 +196,8 @@ static void wait_receiver(const char *name)
 
 static void test_help(void)
 {
-    static const char *const cmds[] = {"create", "send", "recv", "ls",
-                                       "stat",   "rm",   "demo"};
+    static const char *const cmds[] = {"create", "send",  "recv", "ls",  "stat",
+                                       "rm",     "serve", "call", "demo"};
     struct run r;
     char want[64];
     for (size_t i = 0; i < sizeof cmds / sizeof *cmds; i++) {
@@ -317,6 +320,10 @@ static void test_invalid_names(void)
         CHECK_STATUS(&r, 2);
         IPCX(&r, NULL, "rm", names[i]);
         CHECK_STATUS(&r, 2);
+        IPCX(&r, NULL, "serve", names[i], "--echo", "--count", "1");
+        CHECK_STATUS(&r, 2);
+        IPCX(&r, NULL, "call", names[i], "x", "--timeout", "0");
+        CHECK_STATUS(&r, 2);
     }
     IPCX(&r, NULL, "create", "-c", "3", "..");
     CHECK_STATUS(&r, 2);
@@ -373,6 +380,19 @@ static void test_bad_options(void)
     BAD("ls", "extra");
     BAD("stat");
     BAD("rm");
+    BAD("serve", "x"); /* no --echo */
+    CHECK(strstr(r.err, "--echo") != NULL);
+    BAD("serve", "--echo");
+    BAD("serve", "x", "y", "--echo");
+    BAD("serve", "x", "--echo", "--capacity", "0");
+    BAD("serve", "x", "--echo", "--capacity", "65537");
+    BAD("serve", "x", "--echo", "--max-size", "0");
+    BAD("serve", "x", "--echo", "--mode", "8");
+    BAD("serve", "x", "--echo", "--count", "0");
+    BAD("call", "x");
+    BAD("call", "x", "a", "b");
+    BAD("call", "x", "a", "--timeout", "soon");
+    BAD("call");
     BAD("demo", "--producers", "0");
     BAD("demo", "--messages", "1e6");
     IPCX(&r, NULL, NULL); /* no command at all */
@@ -404,18 +424,18 @@ static void test_missing_mailbox(void)
     CHECK(strstr(r.err, "File exists") != NULL);
 }
 
-static void check_ls_row(const char *out, const char *name,
-                         const char *const want[7])
+static void check_ls_row(const char *out, const char *const want[8])
 {
-    char f[8][64];
-    int n = ls_row(out, name, f, 8);
-    if (n != 7) {
-        fprintf(stderr, "ls row of %s has %d fields:\n%s", name, n, out);
+    char f[9][64];
+    int n = ls_row(out, want[0], want[1], f, 9);
+    if (n != 8) {
+        fprintf(stderr, "ls row of %s %s has %d fields:\n%s", want[1], want[0],
+                n, out);
     }
-    CHECK(n == 7);
-    for (int i = 0; i < 7; i++) {
+    CHECK(n == 8);
+    for (int i = 0; i < 8; i++) {
         if (strcmp(f[i], want[i]) != 0) {
-            fprintf(stderr, "ls %s: field %d is '%s', want '%s'\n", name, i,
+            fprintf(stderr, "ls %s: field %d is '%s', want '%s'\n", want[0], i,
                     f[i], want[i]);
             exit(1);
         }
@@ -440,15 +460,26 @@ static void test_ls(void)
     CHECK(strncmp(r.out, "NAME", 4) == 0);
     CHECK(strstr(r.out, "CAPACITY") && strstr(r.out, "DEPTH"));
     const char *u = my_user();
-    check_ls_row(
-        r.out, "lsbox",
-        (const char *const[]){"lsbox", "5", "3", "100", "640", u, "exclusive"});
-    check_ls_row(r.out, "lsrv",
-                 (const char *const[]){"lsrv", "rendezvous", "0", "4096", "600",
-                                       u, "any"});
-    check_ls_row(r.out, "lsub",
-                 (const char *const[]){"lsub", "unbounded", "0", "1024", "604",
-                                       u, "pair"});
+    check_ls_row(r.out, (const char *const[]){"lsbox", "mailbox", "5", "3",
+                                              "100", "640", u, "exclusive"});
+    check_ls_row(r.out, (const char *const[]){"lsrv", "mailbox", "rendezvous",
+                                              "0", "4096", "600", u, "any"});
+    check_ls_row(r.out, (const char *const[]){"lsub", "mailbox", "unbounded",
+                                              "0", "1024", "604", u, "pair"});
+
+    /* A region: its size under CAPACITY; a mailbox of the same name
+     * is listed first. */
+    CHECK_RC(ipcx_region_create("lsbox", 8192, 0640), 0);
+    IPCX(&r, NULL, "ls");
+    CHECK_STATUS(&r, 0);
+    check_ls_row(r.out, (const char *const[]){"lsbox", "region", "8192", "-",
+                                              "-", "640", u, "-"});
+    const char *row = strstr(r.out, "\nlsbox ");
+    CHECK(row != NULL);
+    row += strlen("\nlsbox");
+    row += strspn(row, " ");
+    CHECK(strncmp(row, "mailbox ", 8) == 0);
+    CHECK_RC(ipcx_region_destroy("lsbox"), 0);
 }
 
 static void test_stat(void)
@@ -624,6 +655,220 @@ static void test_demo(void)
     CHECK(strstr(r.out, "demo-") == NULL); /* removed at the end */
 }
 
+/* ---- connection ports: serve and call ---- */
+
+/* B's standard error so far, into BUF. */
+static void bg_err_now(const struct bg *b, char *buf, size_t cap)
+{
+    ssize_t n = pread(b->err, buf, cap - 1, 0);
+    CHECK(n >= 0);
+    buf[n] = '\0';
+}
+
+/* Wait (bounded) until B's standard error holds TEXT. */
+static void wait_err(const struct bg *b, const char *text)
+{
+    char buf[8192];
+    for (int i = 0; i < 5000; i++) {
+        bg_err_now(b, buf, sizeof buf);
+        if (strstr(buf, text) != NULL) {
+            return;
+        }
+        tu_pause_ms(2);
+    }
+    fprintf(stderr, "never saw '%s'; stderr so far:\n%s", text, buf);
+    exit(1);
+}
+
+/* SERVE("name", "--opt", "value"...) starts ipcx serve NAME --echo with the
+ * extra arguments (GNU ##: there may be none) and waits until it listens. */
+#define SERVE(name, ...)                                                       \
+    serve_start((name), (const char *const[]){"serve", (name), "--echo",       \
+                                              ##__VA_ARGS__, NULL})
+
+static struct bg serve_start(const char *name, const char *const *args)
+{
+    char want[128];
+    struct bg b = bg_start(NULL, args);
+    snprintf(want, sizeof want, "ipcx serve: listening on '%s'\n", name);
+    wait_err(&b, want);
+    return b;
+}
+
+static bool port_file_exists(const char *name)
+{
+    char path[512];
+    snprintf(path, sizeof path, "%s/%s.port", ns_dir, name);
+    return access(path, F_OK) == 0;
+}
+
+static void test_serve_call(void)
+{
+    struct run r, s;
+    char want[128];
+    struct bg srv = SERVE("echo1", "--count", "2");
+    IPCX(&r, NULL, "call", "echo1", "hello, world");
+    CHECK_STATUS(&r, 0);
+    CHECK(strcmp(r.out, "hello, world\n") == 0);
+    CHECK(r.err[0] == '\0');
+    wait_err(&srv, "disconnected\n");
+
+    /* The log names the caller as the kernel saw it: this very process. */
+    struct bg c = BG(NULL, "call", "echo1", "--timeout", "10", "");
+    bg_finish(&c, &r);
+    CHECK_STATUS(&r, 0);
+    CHECK(strcmp(r.out, "\n") == 0); /* an empty request, an empty reply */
+    bg_finish(&srv, &s);
+    CHECK_STATUS(&s, 0); /* --count 2 reached */
+    snprintf(want, sizeof want, "ipcx serve: accepted pid %ld uid %lu gid %lu",
+             (long)c.pid, (unsigned long)getuid(), (unsigned long)getgid());
+    CHECK(has_line(s.err, want));
+    CHECK(s.out[0] == '\0');
+    CHECK(!port_file_exists("echo1"));
+}
+
+static void test_serve_ls_term(void)
+{
+    struct run r;
+    const char *u = my_user();
+    struct bg srv = SERVE("lsport", "--mode", "660");
+    IPCX(&r, NULL, "ls");
+    CHECK_STATUS(&r, 0);
+    check_ls_row(r.out, (const char *const[]){"lsport", "port", "-", "-", "-",
+                                              "660", u, "-"});
+    /* A second server on the same name is refused, and changes nothing. */
+    IPCX(&r, NULL, "serve", "lsport", "--echo");
+    CHECK_STATUS(&r, 3);
+    CHECK(strncmp(r.err, "ipcx: ", 6) == 0);
+    CHECK(strstr(r.err, "'lsport'") != NULL);
+    CHECK(strstr(r.err, "File exists") != NULL);
+    IPCX(&r, NULL, "call", "lsport", "still here");
+    CHECK_STATUS(&r, 0);
+    CHECK(strcmp(r.out, "still here\n") == 0);
+
+    CHECK(kill(srv.pid, SIGTERM) == 0);
+    bg_finish(&srv, &r);
+    CHECK_STATUS(&r, 0);
+    CHECK(strstr(r.err, "SIGTERM") != NULL);
+    CHECK(!port_file_exists("lsport"));
+    IPCX(&r, NULL, "ls");
+    CHECK_STATUS(&r, 0);
+    CHECK(strstr(r.out, "lsport") == NULL);
+
+    /* SIGINT too. */
+    srv = SERVE("intport");
+    CHECK(kill(srv.pid, SIGINT) == 0);
+    bg_finish(&srv, &r);
+    CHECK_STATUS(&r, 0);
+    CHECK(!port_file_exists("intport"));
+}
+
+static void test_call_no_server(void)
+{
+    struct run r;
+    IPCX(&r, NULL, "call", "nosrv", "hi");
+    CHECK_STATUS(&r, 3);
+    CHECK(r.out[0] == '\0');
+    CHECK(strstr(r.err, "ipcx: cannot connect to 'nosrv': ") == r.err);
+    CHECK(strstr(r.err, "no connection port 'nosrv'") != NULL);
+
+    /* A server killed outright leaves its port file: refused, not hung. */
+    struct bg srv = SERVE("stale");
+    CHECK(kill(srv.pid, SIGKILL) == 0);
+    bg_finish(&srv, &r);
+    CHECK_STATUS(&r, 128 + SIGKILL);
+    CHECK(port_file_exists("stale"));
+    IPCX(&r, NULL, "call", "stale", "hi");
+    CHECK_STATUS(&r, 3);
+    CHECK(strstr(r.err, "'stale'") != NULL);
+    CHECK(r.secs < 3.0);
+    /* ... and a new server takes the name over. */
+    srv = SERVE("stale", "--count", "1");
+    IPCX(&r, NULL, "call", "stale", "again");
+    CHECK_STATUS(&r, 0);
+    CHECK(strcmp(r.out, "again\n") == 0);
+    bg_finish(&srv, &r);
+    CHECK_STATUS(&r, 0);
+}
+
+static void test_call_timeouts(void)
+{
+    struct run r;
+    ipcx_port *port;
+    ipcx_channel *ch;
+    char buf[64];
+    ipcx_channel_msg_info info;
+    CHECK_RC(ipcx_port_listen("mute", NULL, &port), 0);
+
+    /* Nobody accepts. */
+    IPCX(&r, NULL, "call", "mute", "hello?", "--timeout", "0.3");
+    CHECK_STATUS(&r, 1);
+    CHECK(r.secs >= 0.25 && r.secs < 5.0);
+    CHECK(r.out[0] == '\0');
+
+    /* Accepted, never answered. */
+    struct bg c = BG(NULL, "call", "mute", "hello?", "--timeout", ".3");
+    CHECK_RC(ipcx_port_accept(port, IPCX_MSEC(5000), NULL, NULL, &ch), 0);
+    bg_finish(&c, &r);
+    CHECK_STATUS(&r, 1);
+    CHECK(r.secs >= 0.25 && r.secs < 5.0);
+    CHECK(r.out[0] == '\0');
+    ipcx_channel_close(ch);
+
+    /* The server goes away in the middle of the call. */
+    c = BG(NULL, "call", "mute", "last words", "--timeout", "20");
+    CHECK_RC(ipcx_port_accept(port, IPCX_MSEC(5000), NULL, NULL, &ch), 0);
+    CHECK_RC(ipcx_channel_recv_ex(ch, buf, sizeof buf, IPCX_MSEC(5000), &info),
+             10);
+    CHECK(info.token != 0 && memcmp(buf, "last words", 10) == 0);
+    ipcx_channel_close(ch);
+    bg_finish(&c, &r);
+    CHECK_STATUS(&r, 3);
+    CHECK(r.secs < 10.0);
+    CHECK(strstr(r.err, "ipcx: no reply from 'mute': ") == r.err);
+    ipcx_port_close(port);
+}
+
+/* One-way messages come back one-way; several clients at once. */
+static void test_serve_oneway_concurrent(void)
+{
+    struct run r;
+    ipcx_channel *a, *b;
+    char buf[64];
+    struct bg srv = SERVE("multi", "--capacity", "2");
+    CHECK_RC(ipcx_connect("multi", IPCX_MSEC(5000), &a), 0);
+    CHECK_RC(ipcx_connect("multi", IPCX_MSEC(5000), &b), 0);
+    /* A sends four one-way messages and reads none: its echoes fill its
+     * two-slot queue, and the server holds the rest back... */
+    for (int i = 0; i < 4; i++) {
+        snprintf(buf, sizeof buf, "oneway %d", i);
+        CHECK_RC(ipcx_channel_send(a, buf, strlen(buf), IPCX_MSEC(5000)), 0);
+    }
+    /* ... while B (and a call from the shell) are answered at once. */
+    CHECK_RC(ipcx_call(b, "from b", 6, buf, sizeof buf, IPCX_MSEC(5000)), 6);
+    CHECK(memcmp(buf, "from b", 6) == 0);
+    IPCX(&r, NULL, "call", "multi", "from the shell");
+    CHECK_STATUS(&r, 0);
+    CHECK(strcmp(r.out, "from the shell\n") == 0);
+    /* A's echoes arrive, all of them, in order, as one-way messages. */
+    for (int i = 0; i < 4; i++) {
+        char want[32];
+        ipcx_channel_msg_info info;
+        long n =
+            ipcx_channel_recv_ex(a, buf, sizeof buf, IPCX_MSEC(5000), &info);
+        snprintf(want, sizeof want, "oneway %d", i);
+        CHECK(n == (long)strlen(want) && memcmp(buf, want, (size_t)n) == 0);
+        CHECK(info.token == 0);
+    }
+    CHECK_RC(ipcx_call(a, "a call", 6, buf, sizeof buf, IPCX_MSEC(5000)), 6);
+    ipcx_channel_close(a);
+    ipcx_channel_close(b);
+    CHECK(kill(srv.pid, SIGTERM) == 0);
+    bg_finish(&srv, &r);
+    CHECK_STATUS(&r, 0);
+    CHECK(strstr(r.err, "disconnected") != NULL);
+}
+
 int main(void)
 {
     ns_dir = tu_private_ns();
@@ -648,6 +893,11 @@ int main(void)
     test_oversize();
     test_closed_pipe();
     test_demo();
+    test_serve_call();
+    test_serve_ls_term();
+    test_call_no_server();
+    test_call_timeouts();
+    test_serve_oneway_concurrent();
     printf("test_cli: all passed\n");
     return 0;
 }

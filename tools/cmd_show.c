@@ -2,11 +2,15 @@
  * cmd_show.c - ipcx ls and ipcx stat: what the namespace holds.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "cli.h"
 
@@ -50,9 +54,14 @@ static const struct option help_longopts[] = {
 static const char ls_usage[] =
     "usage: ipcx ls\n"
     "\n"
-    "List the mailboxes of the namespace, one per line, sorted by name:\n"
-    "capacity (a number, rendezvous or unbounded), messages queued (depth),\n"
-    "largest message in bytes, mode, owner and receiver policy.\n"
+    "List what the namespace holds, one object per line, sorted by name:\n"
+    "its name, its kind (mailbox, port or region), then\n"
+    "  for a mailbox: capacity (a number, rendezvous or unbounded), messages\n"
+    "    queued (depth), largest message in bytes, mode, owner and receiver\n"
+    "    policy;\n"
+    "  for a connection port: mode (who may connect) and owner;\n"
+    "  for a region: its size in bytes (under CAPACITY), mode and owner.\n"
+    "A column that does not apply to the kind shows '-'.\n"
     "\n"
     "Options:\n"
     "  -h, --help  show this help\n";
@@ -66,10 +75,33 @@ static const struct cli_spec ls_spec = {
     .max_operands = 0,
 };
 
+/* The kinds of object ls lists, in the order it lists one name's. */
+enum ls_kind { LS_MAILBOX, LS_PORT, LS_REGION };
+
+static const char *const kind_names[] = {
+    [LS_MAILBOX] = "mailbox",
+    [LS_PORT] = "port",
+    [LS_REGION] = "region",
+};
+
+/* Each kind's file in the namespace: NAME plus this (see ipcx/channel.h
+ * and ipcx/region.h); a mailbox is stat'ed through the library. */
+static const char *const kind_suffixes[] = {
+    [LS_MAILBOX] = NULL,
+    [LS_PORT] = ".port",
+    [LS_REGION] = ".region",
+};
+
+struct ls_entry {
+    char *name;
+    enum ls_kind kind;
+};
+
 struct name_list {
-    char **v;
+    struct ls_entry *v;
     size_t n, cap;
-    bool no_memory; /* the walk stopped because we ran out */
+    enum ls_kind kind; /* of the names being collected */
+    bool no_memory;    /* the walk stopped because we ran out */
 };
 
 static int collect_name(const char *name, void *arg)
@@ -77,7 +109,7 @@ static int collect_name(const char *name, void *arg)
     struct name_list *l = arg;
     if (l->n == l->cap) {
         size_t cap = l->cap ? 2 * l->cap : 32;
-        char **v = realloc(l->v, cap * sizeof *v);
+        struct ls_entry *v = realloc(l->v, cap * sizeof *v);
         if (v == NULL) {
             l->no_memory = true;
             return -ENOMEM;
@@ -85,8 +117,9 @@ static int collect_name(const char *name, void *arg)
         l->v = v;
         l->cap = cap;
     }
-    l->v[l->n] = strdup(name);
-    if (l->v[l->n] == NULL) {
+    l->v[l->n].name = strdup(name);
+    l->v[l->n].kind = l->kind;
+    if (l->v[l->n].name == NULL) {
         l->no_memory = true;
         return -ENOMEM;
     }
@@ -97,79 +130,152 @@ static int collect_name(const char *name, void *arg)
 static void free_names(struct name_list *l)
 {
     for (size_t i = 0; i < l->n; i++) {
-        free(l->v[i]);
+        free(l->v[i].name);
     }
     free(l->v);
 }
 
-static int compare_names(const void *a, const void *b)
+static int compare_entries(const void *a, const void *b)
 {
-    return strcmp(*(char *const *)a, *(char *const *)b);
+    const struct ls_entry *x = a, *y = b;
+    int c = strcmp(x->name, y->name);
+    return c != 0 ? c : (int)x->kind - (int)y->kind;
 }
 
 static int name_width(const struct name_list *l)
 {
     size_t w = strlen("NAME");
     for (size_t i = 0; i < l->n; i++) {
-        size_t len = strlen(l->v[i]);
+        size_t len = strlen(l->v[i].name);
         w = len > w ? len : w;
     }
     return (int)w;
 }
 
-#define LS_FORMAT "%-*s  %10s  %8s  %8s  %4s  %-10s  %s\n"
+/* Collect the names of every kind into L; CLI_CONTINUE or an exit status. */
+static int collect_all(struct name_list *l)
+{
+    static int (*const list[])(int (*)(const char *, void *), void *) = {
+        [LS_MAILBOX] = ipcx_mailbox_list,
+        [LS_PORT] = ipcx_port_list,
+        [LS_REGION] = ipcx_region_list,
+    };
+    static const char *const plural[] = {
+        [LS_MAILBOX] = "mailboxes",
+        [LS_PORT] = "connection ports",
+        [LS_REGION] = "regions",
+    };
+    for (int k = LS_MAILBOX; k <= LS_REGION; k++) {
+        l->kind = (enum ls_kind)k;
+        int rc = list[k](collect_name, l);
+        if (rc < 0 && l->no_memory) {
+            return cli_sys_error(ENOMEM, "cannot list %s", plural[k]);
+        }
+        if (rc < 0) {
+            return cli_error(rc, "cannot list %s", plural[k]);
+        }
+    }
+    return CLI_CONTINUE;
+}
 
-static void print_row(const char *name, int width, const ipcx_mailbox_info *st)
+#define LS_FORMAT "%-*s  %-7s  %10s  %8s  %8s  %4s  %-10s  %s\n"
+
+static void print_mailbox(const char *name, int width,
+                          const ipcx_mailbox_info *st)
 {
     char cap[16], depth[24], size[16], mode[8], owner[64], policy[16];
     snprintf(depth, sizeof depth, "%" PRIu64, st->depth);
     snprintf(size, sizeof size, "%" PRIu32, st->max_msg_size);
     snprintf(mode, sizeof mode, "%03o", (unsigned)st->mode & 07777);
     cli_user_name(st->uid, owner, sizeof owner);
-    printf(LS_FORMAT, width, name, capacity_text(st->capacity, cap, sizeof cap),
-           depth, size, mode, owner,
-           policy_text(st->policy, policy, sizeof policy));
+    printf(LS_FORMAT, width, name, "mailbox",
+           capacity_text(st->capacity, cap, sizeof cap), depth, size, mode,
+           owner, policy_text(st->policy, policy, sizeof policy));
 }
 
-/* A mailbox removed since the listing is skipped; other errors shown. */
-static void print_entry(const char *name, int width)
+/* A port or region, from its file's status. */
+static void print_file(const struct ls_entry *e, int width,
+                       const struct stat *st)
 {
-    ipcx_mailbox_info st;
-    char what[256], reason[512];
-    int rc = ipcx_mailbox_stat_name(name, &st);
-    if (rc == 0) {
-        print_row(name, width, &st);
-    } else if (rc != -ENOENT) {
-        snprintf(what, sizeof what, "cannot open mailbox '%s'", name);
-        printf("%-*s  error: %s\n", width, name,
-               cli_reason(rc, what, reason, sizeof reason));
+    char size[24] = "-", mode[8], owner[64];
+    if (e->kind == LS_REGION) {
+        snprintf(size, sizeof size, "%lld", (long long)st->st_size);
     }
+    snprintf(mode, sizeof mode, "%03o", (unsigned)st->st_mode & 07777);
+    cli_user_name(st->st_uid, owner, sizeof owner);
+    printf(LS_FORMAT, width, e->name, kind_names[e->kind], size, "-", "-", mode,
+           owner, "-");
+}
+
+/* The status of E's file in the namespace directory DFD: 0 or -errno. */
+static int stat_file(int dfd, const struct ls_entry *e, struct stat *st)
+{
+    char file[IPCX_NAME_MAX + 16];
+    snprintf(file, sizeof file, "%s%s", e->name, kind_suffixes[e->kind]);
+    if (dfd < 0) {
+        return dfd;
+    }
+    return fstatat(dfd, file, st, AT_SYMLINK_NOFOLLOW) == 0 ? 0 : -errno;
+}
+
+/* An object removed since the listing is skipped; other errors shown. */
+static void print_entry(const struct ls_entry *e, int width, int dfd)
+{
+    ipcx_mailbox_info info;
+    struct stat st;
+    char what[256], reason[512];
+    int rc = e->kind == LS_MAILBOX ? ipcx_mailbox_stat_name(e->name, &info)
+                                   : stat_file(dfd, e, &st);
+    if (rc == 0 && e->kind == LS_MAILBOX) {
+        print_mailbox(e->name, width, &info);
+    } else if (rc == 0) {
+        print_file(e, width, &st);
+    } else if (rc != -ENOENT && e->kind == LS_MAILBOX) {
+        snprintf(what, sizeof what, "cannot open mailbox '%s'", e->name);
+        printf("%-*s  %-7s  error: %s\n", width, e->name, "mailbox",
+               cli_reason(rc, what, reason, sizeof reason));
+    } else if (rc != -ENOENT) {
+        printf("%-*s  %-7s  error: %s\n", width, e->name, kind_names[e->kind],
+               ipcx_strerror(rc));
+    }
+}
+
+/* The namespace directory, to stat ports and regions in; -errno if not. */
+static int open_ns(void)
+{
+    char path[PATH_MAX];
+    int rc = ipcx_ns_path(path, sizeof path);
+    if (rc < 0) {
+        return rc;
+    }
+    int fd = open(path, O_PATH | O_DIRECTORY | O_CLOEXEC);
+    return fd >= 0 ? fd : -errno;
 }
 
 static int run_ls(int argc, char **argv)
 {
     struct cli_operands ops;
-    struct name_list names = {NULL, 0, 0, false};
+    struct name_list names = {.v = NULL};
     int st = cli_getopt(argc, argv, &ls_spec, NULL, &ops);
+    if (st == CLI_CONTINUE) {
+        st = collect_all(&names);
+    }
     if (st != CLI_CONTINUE) {
+        free_names(&names);
         return st;
     }
-    int rc = ipcx_mailbox_list(collect_name, &names);
-    if (rc < 0) {
-        free_names(&names);
-        if (names.no_memory) {
-            return cli_sys_error(ENOMEM, "cannot list mailboxes");
-        }
-        return cli_error(rc, "cannot list mailboxes");
-    }
     if (names.n > 0) {
-        qsort(names.v, names.n, sizeof *names.v, compare_names);
+        qsort(names.v, names.n, sizeof *names.v, compare_entries);
     }
     int width = name_width(&names);
-    printf(LS_FORMAT, width, "NAME", "CAPACITY", "DEPTH", "MAX-SIZE", "MODE",
-           "OWNER", "POLICY");
+    int dfd = open_ns();
+    printf(LS_FORMAT, width, "NAME", "KIND", "CAPACITY", "DEPTH", "MAX-SIZE",
+           "MODE", "OWNER", "POLICY");
     for (size_t i = 0; i < names.n; i++) {
-        print_entry(names.v[i], width);
+        print_entry(&names.v[i], width, dfd);
+    }
+    if (dfd >= 0) {
+        close(dfd);
     }
     free_names(&names);
     return cli_flush(CLI_OK, CLI_OK);

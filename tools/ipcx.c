@@ -1,7 +1,8 @@
 /*
  * ipcx.c - the ipcx command: create, inspect, send to and receive from
- * mailboxes from a shell.  Each subcommand lives in its own file (cmd_*.c);
- * this one dispatches and answers help and version.
+ * mailboxes, and serve and call connection ports, from a shell.  Each
+ * subcommand lives in its own file (cmd_*.c); this one dispatches and answers
+ * help and version.
  */
 #include <signal.h>
 #include <stdbool.h>
@@ -14,16 +15,20 @@ static const char main_usage[] =
     "usage: ipcx COMMAND [ARGS...]\n"
     "       ipcx help [COMMAND] | --help | --version\n"
     "\n"
-    "Mailboxes live in the namespace directory: $IPCX_DIR, or by default\n"
-    "$XDG_RUNTIME_DIR/ipcx or /dev/shm/ipcx-<uid>, private to the user.\n"
+    "Mailboxes, connection ports and regions live in the namespace\n"
+    "directory: $IPCX_DIR, or by default $XDG_RUNTIME_DIR/ipcx or\n"
+    "/dev/shm/ipcx-<uid>, private to the user.\n"
     "\n"
     "Commands:\n"
     "  create NAME [OPTIONS]   create a mailbox\n"
     "  send NAME [MESSAGE...]  send messages (or each line of stdin)\n"
     "  recv NAME [-n COUNT]    receive messages, one per output line\n"
-    "  ls                      list the mailboxes\n"
+    "  ls                      list the mailboxes, connection ports and\n"
+    "                          regions\n"
     "  stat NAME...            show everything about a mailbox\n"
     "  rm NAME...              remove mailboxes\n"
+    "  serve NAME --echo       answer the clients of connection port NAME\n"
+    "  call NAME MESSAGE       send a request to port NAME, print the reply\n"
     "  demo [OPTIONS]          producer-consumer processes on a mailbox\n"
     "\n"
     "'ipcx COMMAND --help' describes a command's options.\n"
@@ -31,13 +36,14 @@ static const char main_usage[] =
     "Exit status:\n"
     "  0  done\n"
     "  1  nothing happened in time (a timeout expired, or --timeout 0\n"
-    "     found nothing to do)\n"
+    "     found nothing to do; for call: no reply in time)\n"
     "  2  usage error or invalid name\n"
     "  3  any other failure (stderr says what)\n";
 
 static const struct cli_command *const commands[] = {
-    &cli_create_command, &cli_send_command, &cli_recv_command, &cli_ls_command,
-    &cli_stat_command,   &cli_rm_command,   &cli_demo_command,
+    &cli_create_command, &cli_send_command, &cli_recv_command,
+    &cli_ls_command,     &cli_stat_command, &cli_rm_command,
+    &cli_serve_command,  &cli_call_command, &cli_demo_command,
 };
 
 static const struct cli_command *find_command(const char *name)
