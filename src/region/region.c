@@ -16,6 +16,7 @@
 #include <sys/random.h>
 #include <sys/stat.h>
 #include <sys/vfs.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <ipcx/region.h>
@@ -41,8 +42,7 @@ struct ipcx_region {
     void *addr;
     size_t size;
     int fd;
-    int writable; /* the mapping is PROT_WRITE */
-    int named;    /* a namespace file: takes no seals */
+    int named; /* a namespace file: takes no seals */
 };
 
 static int check_size(uint64_t size, const char *what)
@@ -93,7 +93,6 @@ static int new_handle(int fd, size_t size, int writable, int named,
     }
     r->size = size;
     r->fd = fd;
-    r->writable = writable;
     r->named = named;
     *out = r;
     return 0;
@@ -141,12 +140,15 @@ static int ns_entry(const char *name, char *fname)
     return rc < 0 ? rc : ipcx__ns_open();
 }
 
+/* Only names temporary files, so the fallback need not be strong. */
 static unsigned long long random_u64(void)
 {
-    static unsigned long long counter;
     unsigned long long v = 0;
     if (getrandom(&v, sizeof v, GRND_NONBLOCK) != (ssize_t)sizeof v) {
-        v = ((unsigned long long)getpid() << 32) ^ ++counter;
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        v = ((unsigned long long)ts.tv_sec << 30) ^
+            (unsigned long long)ts.tv_nsec;
     }
     return v;
 }
@@ -247,11 +249,9 @@ static int open_region(const char *name, int accmode)
     int fd = ipcx__openat(dfd, fname,
                           accmode | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY, 0);
     ipcx__close(dfd);
-    if (fd == -ELOOP || fd == -ENXIO) {
-        return ipcx__err(-EPROTO,
-                         "cannot attach region '%s': not a region "
-                         "file",
-                         name);
+    if (fd == -ELOOP || fd == -ENXIO || fd == -EISDIR) {
+        return ipcx__err(-EPROTO, "cannot attach region '%s': %s", name,
+                         "not a region file");
     }
     if (fd < 0) {
         return ipcx__err(fd, "cannot attach region '%s': %s", name,
@@ -467,9 +467,6 @@ static int check_shm_fd(int fd, struct stat *st)
 /* Whether the fd's access mode allows the mapping we want. */
 static int check_access(int fl, int writable)
 {
-    if ((fl & O_PATH) != 0) {
-        return ipcx__err(-EBADF, "an O_PATH fd cannot be mapped");
-    }
     int acc = fl & O_ACCMODE;
     if (acc == O_WRONLY) {
         return ipcx__err(-EACCES, "the fd is not open for reading");
@@ -484,7 +481,10 @@ static int check_access(int fl, int writable)
 static int adopt(int fd, int fl, unsigned flags, ipcx_region **out)
 {
     struct stat st;
-    int rc = (fl & O_PATH) != 0 ? check_access(fl, 0) : check_shm_fd(fd, &st);
+    if ((fl & O_PATH) != 0) {
+        return ipcx__err(-EBADF, "an O_PATH fd cannot be mapped");
+    }
+    int rc = check_shm_fd(fd, &st);
     if (rc < 0) {
         return rc;
     }
@@ -492,7 +492,7 @@ static int adopt(int fd, int fl, unsigned flags, ipcx_region **out)
      * and F_GET_SEALS answers for the file, not for what the peer says. */
     int seals = fcntl(fd, F_GET_SEALS);
     int sealed = seals >= 0 && (seals & WRITE_SEALS) != 0;
-    int writable = !(flags & IPCX_REGION_RDONLY) && (sealed || 1);
+    int writable = !(flags & IPCX_REGION_RDONLY) && !sealed;
     if ((rc = check_access(fl, writable)) < 0) {
         return rc;
     }
