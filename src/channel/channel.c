@@ -16,7 +16,9 @@
 #include <sys/epoll.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <unistd.h>
+#include <fcntl.h>
 
 #include "channel/channel.h"
 #include "core/error.h"
@@ -109,8 +111,30 @@ void ipcx__chan_format(unsigned char *base, const struct chan_header *geom)
     }
 }
 
+/*
+ * A pidfd for the peer process PID, or -1.  The socket alone misses a
+ * peer that died after forking: the child inherited the socket and keeps
+ * it connected.  The process itself cannot hide its exit from a pidfd.
+ */
+static int watch_pid(pid_t pid, int sock)
+{
+    int fd = pid > 0 ? (int)syscall(SYS_pidfd_open, pid, 0) : -1;
+    struct pollfd p = {sock, POLLRDHUP, 0};
+    /* Had the peer died before pidfd_open, PID might name a newcomer;
+     * the socket would have hung up then (unless a child holds it). */
+    if (fd >= 0 && poll(&p, 1, 0) > 0 &&
+        (p.revents & (POLLHUP | POLLRDHUP | POLLERR))) {
+        close(fd);
+        return -1;
+    }
+    if (fd >= 0) {
+        (void)fcntl(fd, F_SETFD, FD_CLOEXEC);
+    }
+    return fd;
+}
+
 int ipcx__chan_attach(unsigned char *base, size_t map_size, int end, int sock,
-                      const int bell[2], ipcx_channel **out)
+                      const int bell[2], pid_t peer_pid, ipcx_channel **out)
 {
     struct ucred cred;
     socklen_t clen = sizeof cred;
@@ -131,6 +155,7 @@ int ipcx__chan_attach(unsigned char *base, size_t map_size, int end, int sock,
     }
     ch->end = end;
     ch->sock = sock;
+    ch->pidfd = watch_pid(end == 0 ? cred.pid : peer_pid, sock);
     ch->bell[0] = bell[0];
     ch->bell[1] = bell[1];
     ch->epfd = -1;
@@ -182,8 +207,9 @@ int ipcx__chan_peer_gone(ipcx_channel *ch, int check_sock)
                              memory_order_acquire)) {
         return 1;
     }
-    struct pollfd p = {ch->sock, POLLRDHUP, 0};
-    if (check_sock && poll(&p, 1, 0) > 0 && hung_up(p.revents)) {
+    struct pollfd p[2] = {{ch->sock, POLLRDHUP, 0}, {ch->pidfd, POLLIN, 0}};
+    if (check_sock && poll(p, 2, 0) > 0 &&
+        (hung_up(p[0].revents) || p[1].revents)) {
         mark_gone(ch);
         return 1;
     }
@@ -200,8 +226,10 @@ static void drain_bell(ipcx_channel *ch)
 /* Block in poll() on our bell and the socket until UNTIL. */
 static void poll_bell(ipcx_channel *ch, int64_t until)
 {
-    struct pollfd p[2] = {{ch->bell[ch->end], POLLIN, 0},
-                          {ch->sock, POLLRDHUP, 0}};
+    /* A negative pidfd is ignored by poll(). */
+    struct pollfd p[3] = {{ch->bell[ch->end], POLLIN, 0},
+                          {ch->sock, POLLRDHUP, 0},
+                          {ch->pidfd, POLLIN, 0}};
     struct timespec ts, *tsp = NULL;
     if (until != IPCX__NEVER) {
         int64_t left = until - ipcx__now_ns();
@@ -210,7 +238,7 @@ static void poll_bell(ipcx_channel *ch, int64_t until)
         ts.tv_nsec = left % 1000000000;
         tsp = &ts;
     }
-    if (ppoll(p, 2, tsp, NULL) > 0 && hung_up(p[1].revents)) {
+    if (ppoll(p, 3, tsp, NULL) > 0 && (hung_up(p[1].revents) || p[2].revents)) {
         mark_gone(ch);
     }
 }
@@ -525,7 +553,9 @@ int ipcx_channel_fd(ipcx_channel *ch)
         struct epoll_event hup = {.events = EPOLLRDHUP};
         if (rc < 0 ||
             epoll_ctl(rc, EPOLL_CTL_ADD, ch->bell[ch->end], &bell) < 0 ||
-            epoll_ctl(rc, EPOLL_CTL_ADD, ch->sock, &hup) < 0) {
+            epoll_ctl(rc, EPOLL_CTL_ADD, ch->sock, &hup) < 0 ||
+            (ch->pidfd >= 0 &&
+             epoll_ctl(rc, EPOLL_CTL_ADD, ch->pidfd, &bell) < 0)) {
             int err = -errno;
             ipcx__close(rc);
             pthread_mutex_unlock(&ch->wait_mu);
@@ -573,6 +603,7 @@ int ipcx_channel_close(ipcx_channel *ch)
         ipcx__close(ch->epfd);
     }
     ipcx__close(ch->sock);
+    ipcx__close(ch->pidfd);
     ipcx__close(ch->bell[0]);
     ipcx__close(ch->bell[1]);
     munmap(ch->base, ch->map_size);

@@ -70,6 +70,9 @@ struct chan_hello {
     uint32_t version;
     int32_t status;
     uint64_t map_size;
+    int32_t pid; /* the accepting process, watched for death (a lie only
+                    blinds the liar's own peer to the liar's death) */
+    uint32_t reserved;
 };
 
 /* One ipcx_call() waiting for its reply (rpc.c). */
@@ -94,6 +97,7 @@ struct rpc_stash {
 struct ipcx_channel {
     int end;     /* 0 server, 1 client */
     int sock;    /* the connection: hangs up when the peer goes */
+    int pidfd;   /* the peer process (readable once it exits), or -1 */
     int bell[2]; /* eventfd of each end */
     int epfd;    /* ipcx_channel_fd(), or -1 */
     unsigned char *base;
@@ -130,7 +134,7 @@ int ipcx__chan_check(const struct chan_header *copy, uint64_t file_size);
 /* Build a handle over the mapped, checked channel memory BASE; takes
  * ownership of the mapping and the fds only on success. */
 int ipcx__chan_attach(unsigned char *base, size_t map_size, int end, int sock,
-                      const int bell[2], ipcx_channel **out);
+                      const int bell[2], pid_t peer_pid, ipcx_channel **out);
 void ipcx__chan_notify(ipcx_channel *ch, int end);
 /* Queue one frame; the deadline is the caller's. */
 int ipcx__chan_send_frame(ipcx_channel *ch, uint32_t kind, uint64_t token,

@@ -39,6 +39,8 @@ struct ipcx_port {
     int dfd; /* the namespace directory (O_PATH) */
     char fname[IPCX__FILE_MAX + 1];
     struct ipcx__sockfile id; /* to remove only our own file */
+    int lock;                 /* OFD write lock on lname: we own the name */
+    char lname[IPCX__FILE_MAX + 8];
     struct chan_header geom;
 };
 
@@ -75,8 +77,45 @@ static int check_attr(const ipcx_port_attr *a, struct chan_header *geom)
     return 0;
 }
 
+/*
+ * Own the name: an OFD write lock on the hidden file .NAME.port.lock, which
+ * the kernel releases when we die.  So a live server is told from a dead
+ * one's leftover socket without connecting to it (a probe would reach the
+ * live server's accept).  The owner removes the lock file when it closes,
+ * while still holding the lock; so a lock is good only if its file is still
+ * the one linked under the name (else we locked a file just removed, and
+ * try again).  A crashed server leaves the file for the next one to take.
+ */
+static int own_name(ipcx_port *p)
+{
+    struct stat a, b;
+    snprintf(p->lname, sizeof p->lname, ".%s.lock", p->fname);
+    for (int attempt = 0; attempt < 16; attempt++) {
+        int fd =
+            ipcx__openat(p->dfd, p->lname, O_RDWR | O_CREAT | O_NOFOLLOW, 0600);
+        if (fd < 0) {
+            return fd == -EACCES ? -EEXIST : fd; /* another user's port */
+        }
+        struct flock fl = {.l_type = F_WRLCK, .l_whence = SEEK_SET};
+        if (fcntl(fd, F_OFD_SETLK, &fl) < 0) {
+            int rc = errno == EAGAIN || errno == EACCES ? -EEXIST : -errno;
+            ipcx__close(fd);
+            return rc;
+        }
+        if (fstat(fd, &a) == 0 &&
+            fstatat(p->dfd, p->lname, &b, AT_SYMLINK_NOFOLLOW) == 0 &&
+            a.st_dev == b.st_dev && a.st_ino == b.st_ino) {
+            p->lock = fd;
+            return 0;
+        }
+        ipcx__close(fd);
+    }
+    return -EAGAIN;
+}
+
 static void port_free(ipcx_port *p)
 {
+    ipcx__close(p->lock);
     ipcx__close(p->sock);
     ipcx__close(p->dfd);
     free(p);
@@ -98,18 +137,18 @@ int ipcx_port_listen(const char *name, const ipcx_port_attr *attr,
     if (p == NULL) {
         return -ENOMEM;
     }
-    p->sock = p->dfd = -1;
+    p->sock = p->dfd = p->lock = -1;
     int rc = check_attr(attr, &p->geom);
     if (rc == 0) {
         rc = ipcx__ns_file(name, CHAN_SUFFIX, "connection port", p->fname);
     }
     if (rc == 0 && (rc = p->dfd = ipcx__ns_open()) >= 0 &&
-        (rc = p->sock = ipcx__sock_new()) >= 0) {
+        (rc = own_name(p)) == 0 && (rc = p->sock = ipcx__sock_new()) >= 0) {
         rc = ipcx__sock_listen(p->sock, p->dfd, p->fname,
                                attr->mode ? attr->mode : 0600, &p->id);
-        if (rc == -EEXIST) {
-            rc = ipcx__err(rc, "connection port '%s' exists", name);
-        }
+    }
+    if (rc == -EEXIST) {
+        rc = ipcx__err(rc, "connection port '%s' exists", name);
     }
     if (rc < 0) {
         port_free(p);
@@ -130,6 +169,7 @@ int ipcx_port_close(ipcx_port *p)
     /* Only if it still is our socket: a successor that replaced it as
      * stale must keep its own. */
     ipcx__sock_unlink(p->dfd, p->fname, &p->id);
+    (void)unlinkat(p->dfd, p->lname, 0); /* ours: we hold its lock */
     port_free(p);
     return 0;
 }
@@ -175,7 +215,8 @@ static int wait_fd(int fd, short events, struct ipcx__deadline *d)
 static int send_hello(int s, int32_t status, uint64_t map_size, const int *fds,
                       int nfds)
 {
-    struct chan_hello h = {CHAN_MAGIC, CHAN_VERSION, status, map_size};
+    struct chan_hello h = {CHAN_MAGIC, CHAN_VERSION,      status,
+                           map_size,   (int32_t)getpid(), 0};
     struct iovec iov = {&h, sizeof h};
     union {
         struct cmsghdr align;
@@ -239,7 +280,7 @@ static int offer_channel(ipcx_port *p, int c, ipcx_channel **out)
         }
     }
     if (rc == 0) {
-        rc = ipcx__chan_attach(base, p->geom.map_size, 0, c, bell, out);
+        rc = ipcx__chan_attach(base, p->geom.map_size, 0, c, bell, 0, out);
     }
     ipcx__close(memfd); /* the mappings keep the memory */
     if (rc != 0) {
@@ -442,7 +483,7 @@ static int take_offer(int s, const char *name, struct ipcx__deadline *d,
     } else if (rc >= 0 && (rc = map_memory(fds[0], h.map_size, &base)) < 0) {
         rc = ipcx__err(rc, "port '%s' sent unusable channel memory", name);
     } else if (rc >= 0) {
-        rc = ipcx__chan_attach(base, h.map_size, 1, s, &fds[1], out);
+        rc = ipcx__chan_attach(base, h.map_size, 1, s, &fds[1], h.pid, out);
     }
     ipcx__close(fds[0]);
     if (rc < 0) {

@@ -45,31 +45,11 @@ int ipcx__sock_connect(int s, int dfd, const char *fname)
     return rc;
 }
 
-/* Is FNAME left behind by a listener that died (nobody accepts on it)? */
-static int stale(int dfd, const char *fname)
-{
-    int s = ipcx__sock_new();
-    if (s < 0) {
-        return 0;
-    }
-    int rc = ipcx__sock_connect(s, dfd, fname);
-    ipcx__close(s);
-    return rc == -ECONNREFUSED;
-}
-
-/* Move the bound socket TMP to FNAME, replacing only a stale one. */
+/* Move the bound socket TMP to FNAME.  The caller has made sure that no
+ * live listener owns FNAME, so a file there is a dead one's: replace it. */
 static int place(int dfd, const char *tmp, const char *fname)
 {
-    for (int attempt = 0; attempt < 2; attempt++) {
-        if (renameat2(dfd, tmp, dfd, fname, RENAME_NOREPLACE) == 0) {
-            return 0;
-        }
-        if (errno != EEXIST || !stale(dfd, fname)) {
-            break;
-        }
-        (void)unlinkat(dfd, fname, 0);
-    }
-    return -errno;
+    return renameat(dfd, tmp, dfd, fname) == 0 ? 0 : -errno;
 }
 
 int ipcx__sock_listen(int s, int dfd, const char *fname, uint32_t mode,

@@ -21,8 +21,8 @@ struct ipcx__sockfile {
 /* A non-blocking, close-on-exec SOCK_SEQPACKET socket, or -errno. */
 int ipcx__sock_new(void);
 
-/* Bind S, listen, and place it as FNAME in DFD with MODE.  A file left
- * there by a dead listener is replaced; a live one answers -EEXIST. */
+/* Bind S, listen, and place it as FNAME in DFD with MODE, replacing any
+ * file there: the caller has made sure no live listener owns the name. */
 int ipcx__sock_listen(int s, int dfd, const char *fname, uint32_t mode,
                       struct ipcx__sockfile *id);
 

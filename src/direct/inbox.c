@@ -12,6 +12,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -77,6 +78,10 @@ static void links_free(struct links *l)
     free(l->v);
 }
 
+/* Does this process have its inbox open?  Pids are unique among live
+ * processes, so a PID.inbox file that is not ours is a dead process's. */
+static _Atomic pid_t inbox_owner; /* pid: a child after fork() has none */
+
 int ipcx_inbox_open(uint32_t mode, ipcx_inbox **out)
 {
     char name[32];
@@ -84,6 +89,13 @@ int ipcx_inbox_open(uint32_t mode, ipcx_inbox **out)
     if (out == NULL || mode > 0777) {
         return ipcx__err(-EINVAL, out == NULL ? "NULL out pointer"
                                               : "mode: only bits 0777");
+    }
+    pid_t me = getpid(), none = 0;
+    if (atomic_load(&inbox_owner) != me) {
+        atomic_store(&inbox_owner, 0); /* the parent's, inherited */
+    }
+    if (!atomic_compare_exchange_strong(&inbox_owner, &none, me)) {
+        return ipcx__err(-EEXIST, "this process has an inbox");
     }
     ipcx_inbox *ib = calloc(1, sizeof *ib);
     if (ib == NULL) {
@@ -101,9 +113,8 @@ int ipcx_inbox_open(uint32_t mode, ipcx_inbox **out)
         ipcx__close(ib->sock);
         ipcx__close(ib->dfd);
         free(ib);
-        return rc == -EEXIST ? ipcx__err(rc, "this process has an inbox")
-                             : ipcx__err(rc, "cannot open the inbox: %s",
-                                         ipcx_strerror(rc));
+        atomic_store(&inbox_owner, 0);
+        return ipcx__err(rc, "cannot open the inbox: %s", ipcx_strerror(rc));
     }
     pthread_mutex_init(&ib->rx_mu, NULL);
     pthread_mutex_init(&ib->tx_mu, NULL);
@@ -124,6 +135,7 @@ int ipcx_inbox_close(ipcx_inbox *ib)
     pthread_mutex_destroy(&ib->rx_mu);
     pthread_mutex_destroy(&ib->tx_mu);
     free(ib);
+    atomic_store(&inbox_owner, 0);
     return 0;
 }
 
