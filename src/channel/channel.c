@@ -155,7 +155,11 @@ int ipcx__chan_attach(unsigned char *base, size_t map_size, int end, int sock,
     }
     ch->end = end;
     ch->sock = sock;
-    ch->pidfd = watch_pid(end == 0 ? cred.pid : peer_pid, sock);
+    /* SO_PEERCRED's pid, which the kernel translated into our pid
+     * namespace (0 if the peer is outside it): never a number the peer
+     * sent. */
+    (void)peer_pid;
+    ch->pidfd = watch_pid(cred.pid, sock);
     ch->bell[0] = bell[0];
     ch->bell[1] = bell[1];
     ch->epfd = -1;
@@ -272,6 +276,12 @@ static void chan_sleep(void *ctx, struct ipcx__event *ev, uint32_t key,
         poll_bell(ch, until);
     }
     drain_bell(ch);
+    if (ch->epfd >= 0 && ipcx__q_depth(&ch->in) > 0) {
+        /* An epoll user shares the bell: what we drained may have been
+         * its ring, so leave it readable while messages wait. */
+        uint64_t one = 1;
+        (void)!write(ch->bell[ch->end], &one, sizeof one);
+    }
     pthread_mutex_lock(&ch->wait_mu);
     ch->leader = 0;
     atomic_fetch_add_explicit(&ch->gen, 1, memory_order_relaxed);
@@ -412,13 +422,11 @@ static int empty_or_gone(ipcx_channel *ch, struct chan_msg *m)
     return rc == -EAGAIN ? -EPIPE : rc;
 }
 
-static int try_recv(void *arg)
+static int try_recv_locked(struct recv_op *op)
 {
-    struct recv_op *op = arg;
     ipcx_channel *ch = op->ch;
     for (;;) {
-        /* Acquire pairs with the release increment in the stash. */
-        if (atomic_load_explicit(&ch->nstash, memory_order_acquire) > 0) {
+        if (atomic_load_explicit(&ch->nstash, memory_order_relaxed) > 0) {
             long n = ipcx__rpc_unstash(ch, op->buf, op->cap, op->info);
             if (n != -EAGAIN) {
                 op->result = n;
@@ -440,6 +448,17 @@ static int try_recv(void *arg)
          * line, in the stash, and the next round reports -EMSGSIZE. */
         ipcx__rpc_route(ch, &op->m, 0);
     }
+}
+
+/* Under rpc_mu: the stash is read, and a message taken is delivered or
+ * handed over, before any other thread of ours takes the next one. */
+static int try_recv(void *arg)
+{
+    struct recv_op *op = arg;
+    pthread_mutex_lock(&op->ch->rpc_mu);
+    int rc = try_recv_locked(op);
+    pthread_mutex_unlock(&op->ch->rpc_mu);
+    return rc;
 }
 
 /* The oldest incoming message is still being written: if its writer (the
@@ -496,6 +515,8 @@ long ipcx_channel_recv_ex(ipcx_channel *ch, void *buf, size_t cap,
      * left the bell readable. */
     if (rc == -EAGAIN && ch->epfd >= 0 && drain_if_idle(ch)) {
         rc = try_recv(&op);
+        /* A message still being written rings the bell when done. */
+        rc = rc == -EINPROGRESS ? -EAGAIN : rc;
     }
     return rc < 0 ? ipcx__chan_explain(ch, rc) : op.result;
 }
@@ -566,6 +587,10 @@ int ipcx_channel_fd(ipcx_channel *ch)
         atomic_fetch_add_explicit(&ch->hdr->end[ch->end].ev.waiters, 1,
                                   memory_order_seq_cst);
         ch->epfd = rc;
+        /* Messages queued before now never rang: start readable, and the
+         * caller's first receive until -EAGAIN settles it. */
+        uint64_t one = 1;
+        (void)!write(ch->bell[ch->end], &one, sizeof one);
     }
     pthread_mutex_unlock(&ch->wait_mu);
     return rc;

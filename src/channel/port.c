@@ -169,7 +169,12 @@ int ipcx_port_close(ipcx_port *p)
     /* Only if it still is our socket: a successor that replaced it as
      * stale must keep its own. */
     ipcx__sock_unlink(p->dfd, p->fname, &p->id);
-    (void)unlinkat(p->dfd, p->lname, 0); /* ours: we hold its lock */
+    struct stat a, b;
+    if (fstat(p->lock, &a) == 0 &&
+        fstatat(p->dfd, p->lname, &b, AT_SYMLINK_NOFOLLOW) == 0 &&
+        a.st_dev == b.st_dev && a.st_ino == b.st_ino) {
+        (void)unlinkat(p->dfd, p->lname, 0); /* ours, and we hold it */
+    }
     port_free(p);
     return 0;
 }

@@ -33,11 +33,10 @@ void ipcx__rpc_fini(ipcx_channel *ch)
     pthread_mutex_destroy(&ch->rpc_mu);
 }
 
-/* Copy reply M into the call waiting for it, if any (under rpc_mu, so the
+/* Copy reply M into the call waiting for it, if any (rpc_mu held, so the
  * call cannot leave while we write its buffer). */
 static void deliver_reply(ipcx_channel *ch, const struct chan_msg *m)
 {
-    pthread_mutex_lock(&ch->rpc_mu);
     for (struct rpc_call *c = ch->calls; c != NULL; c = c->next) {
         if (c->token != m->fr.token ||
             atomic_load_explicit(&c->done, memory_order_relaxed)) {
@@ -55,7 +54,6 @@ static void deliver_reply(ipcx_channel *ch, const struct chan_msg *m)
         atomic_store_explicit(&c->done, 1, memory_order_release);
         break;
     }
-    pthread_mutex_unlock(&ch->rpc_mu);
 }
 
 /* Keep message M for the receivers.  If memory runs out it is dropped:
@@ -73,12 +71,9 @@ static void stash(ipcx_channel *ch, const struct chan_msg *m)
     if (m->len > 0) {
         memcpy(s->data, m->data, m->len);
     }
-    pthread_mutex_lock(&ch->rpc_mu);
     *ch->stash_tail = s;
     ch->stash_tail = &s->next;
-    /* Release pairs with the acquire load in try_recv(). */
-    atomic_fetch_add_explicit(&ch->nstash, 1, memory_order_release);
-    pthread_mutex_unlock(&ch->rpc_mu);
+    atomic_fetch_add_explicit(&ch->nstash, 1, memory_order_relaxed);
 }
 
 void ipcx__rpc_route(ipcx_channel *ch, struct chan_msg *m, uint64_t mine)
@@ -100,10 +95,8 @@ void ipcx__rpc_route(ipcx_channel *ch, struct chan_msg *m, uint64_t mine)
 long ipcx__rpc_unstash(ipcx_channel *ch, void *buf, size_t cap,
                        ipcx_channel_msg_info *info)
 {
-    pthread_mutex_lock(&ch->rpc_mu);
     struct rpc_stash *s = ch->stash_head;
     if (s == NULL || s->len > cap) {
-        pthread_mutex_unlock(&ch->rpc_mu);
         return s == NULL ? -EAGAIN : -EMSGSIZE;
     }
     ch->stash_head = s->next;
@@ -111,7 +104,6 @@ long ipcx__rpc_unstash(ipcx_channel *ch, void *buf, size_t cap,
         ch->stash_tail = &ch->stash_head;
     }
     atomic_fetch_sub_explicit(&ch->nstash, 1, memory_order_relaxed);
-    pthread_mutex_unlock(&ch->rpc_mu);
     if (s->len > 0) {
         memcpy(buf, s->data, s->len);
     }
@@ -130,10 +122,11 @@ struct call_op {
     struct chan_msg m;
 };
 
-/* Done once our reply is in; meanwhile take messages and route them. */
-static int try_reply(void *arg)
+/* Done once our reply is in; meanwhile take messages and route them.
+ * rpc_mu is held from taking a message to handing it over, so a receiver
+ * cannot overtake a message on its way to the stash. */
+static int try_reply_locked(struct call_op *op)
 {
-    struct call_op *op = arg;
     ipcx_channel *ch = op->ch;
     for (;;) {
         /* Acquire pairs with the release in deliver_reply(). */
@@ -156,6 +149,15 @@ static int try_reply(void *arg)
         }
         ipcx__rpc_route(ch, &op->m, op->call->token);
     }
+}
+
+static int try_reply(void *arg)
+{
+    struct call_op *op = arg;
+    pthread_mutex_lock(&op->ch->rpc_mu);
+    int rc = try_reply_locked(op);
+    pthread_mutex_unlock(&op->ch->rpc_mu);
+    return rc;
 }
 
 static void unstick_reply(void *arg)
