@@ -1660,9 +1660,9 @@ static void test_close_removes_only_own(void)
     ipcx_port_close(a);
     struct stat st;
     CHECK(lstat(path, &st) == 0);
-    /* BUG (port.c, ipcx_port_close): the name lock file is unlinked by
-     * name without checking it is still the one this port locked, so A's
-     * close removes B's lock and a third listener takes over B's name. */
+    /* A's close must leave B's name lock alone (fixed in 25d2039: the
+     * lock file was unlinked by name, and a third listener then took
+     * over B's name). */
     ipcx_port *c = SENTINEL_PORT;
     int rc = ipcx_port_listen("mine", NULL, &c);
     if (rc == 0) {
