@@ -151,36 +151,6 @@ static void format(unsigned char *base, const ipcx_mailbox_attr *a,
     ipcx__q_format(&q, a->capacity != IPCX_UNBOUNDED);
 }
 
-/* An unnamed file in the namespace: O_TMPFILE where the filesystem has it,
- * else a dot-name (never a valid object name) that we remove after linking.
- * *tmp receives that name, or "" for O_TMPFILE. */
-static int make_file(int dfd, char *tmp, size_t tmplen)
-{
-    int fd = ipcx__openat(dfd, ".", O_TMPFILE | O_RDWR, 0600);
-    tmp[0] = '\0';
-    if (fd >= 0 || (fd != -EOPNOTSUPP && fd != -EISDIR && fd != -EINVAL)) {
-        return fd;
-    }
-    snprintf(tmp, tmplen, ".tmp-%d-%llx", (int)getpid(),
-             (unsigned long long)random_id());
-    return ipcx__openat(dfd, tmp, O_CREAT | O_EXCL | O_RDWR, 0600);
-}
-
-/* Give the finished file its name; -EEXIST if taken. */
-static int link_file(int dfd, int fd, const char *tmp, const char *fname)
-{
-    int rc;
-    if (tmp[0] != '\0') {
-        rc = linkat(dfd, tmp, dfd, fname, 0) < 0 ? -errno : 0;
-        unlinkat(dfd, tmp, 0);
-        return rc;
-    }
-    char proc[64];
-    snprintf(proc, sizeof proc, "/proc/self/fd/%d", fd);
-    return linkat(AT_FDCWD, proc, dfd, fname, AT_SYMLINK_FOLLOW) < 0 ? -errno
-                                                                     : 0;
-}
-
 /* Size, format and map-unmap the new file FD. */
 static int init_file(int fd, const ipcx_mailbox_attr *a,
                      const struct mbx_geom *g)
@@ -224,10 +194,10 @@ int ipcx_mailbox_create(const char *name, const ipcx_mailbox_attr *attr)
     if (dfd < 0) {
         return dfd;
     }
-    int fd = make_file(dfd, tmp, sizeof tmp);
+    int fd = ipcx__ns_tmpfile(dfd, tmp, sizeof tmp);
     rc = fd;
     if (fd >= 0 && (rc = init_file(fd, &a, &g)) == 0) {
-        rc = link_file(dfd, fd, tmp, fname);
+        rc = ipcx__ns_link(dfd, fd, tmp, fname);
     } else if (fd >= 0 && tmp[0] != '\0') {
         unlinkat(dfd, tmp, 0);
     }

@@ -1,9 +1,11 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -174,6 +176,37 @@ int ipcx_ns_path(char *buf, size_t len)
     }
     memcpy(buf, path, n + 1);
     return (int)n;
+}
+
+int ipcx__ns_tmpfile(int dfd, char *tmp, size_t tmplen)
+{
+    int fd = ipcx__openat(dfd, ".", O_TMPFILE | O_RDWR, 0600);
+    tmp[0] = '\0';
+    if (fd >= 0 || (fd != -EOPNOTSUPP && fd != -EISDIR && fd != -EINVAL)) {
+        return fd;
+    }
+    /* The counter keeps threads apart should getrandom() fail; O_EXCL
+     * refuses any clash anyway. */
+    static _Atomic unsigned seq;
+    unsigned long long r = 0;
+    (void)!getrandom(&r, sizeof r, GRND_NONBLOCK);
+    snprintf(tmp, tmplen, ".tmp-%d-%u-%llx", (int)getpid(),
+             atomic_fetch_add(&seq, 1), r);
+    return ipcx__openat(dfd, tmp, O_CREAT | O_EXCL | O_RDWR, 0600);
+}
+
+int ipcx__ns_link(int dfd, int fd, const char *tmp, const char *fname)
+{
+    int rc;
+    if (tmp[0] != '\0') {
+        rc = linkat(dfd, tmp, dfd, fname, 0) < 0 ? -errno : 0;
+        unlinkat(dfd, tmp, 0);
+        return rc;
+    }
+    char proc[64];
+    snprintf(proc, sizeof proc, "/proc/self/fd/%d", fd);
+    return linkat(AT_FDCWD, proc, dfd, fname, AT_SYMLINK_FOLLOW) < 0 ? -errno
+                                                                     : 0;
 }
 
 /* The stem of FILE if it ends in SUFFIX and is a valid name, else NULL. */

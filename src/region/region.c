@@ -140,49 +140,6 @@ static int ns_entry(const char *name, char *fname)
     return rc < 0 ? rc : ipcx__ns_open();
 }
 
-/* Only names temporary files, so the fallback need not be strong. */
-static unsigned long long random_u64(void)
-{
-    unsigned long long v = 0;
-    if (getrandom(&v, sizeof v, GRND_NONBLOCK) != (ssize_t)sizeof v) {
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        v = ((unsigned long long)ts.tv_sec << 30) ^
-            (unsigned long long)ts.tv_nsec;
-    }
-    return v;
-}
-
-/* An unnamed file in the namespace: O_TMPFILE where the filesystem has it,
- * else a dot-name (never a valid object name) that we remove after linking.
- * *tmp receives that name, or "" for O_TMPFILE. */
-static int make_file(int dfd, char *tmp, size_t tmplen)
-{
-    int fd = ipcx__openat(dfd, ".", O_TMPFILE | O_RDWR, 0600);
-    tmp[0] = '\0';
-    if (fd >= 0 || (fd != -EOPNOTSUPP && fd != -EISDIR && fd != -EINVAL)) {
-        return fd;
-    }
-    snprintf(tmp, tmplen, ".tmp-%d-%llx", (int)getpid(), random_u64());
-    return ipcx__openat(dfd, tmp, O_CREAT | O_EXCL | O_RDWR, 0600);
-}
-
-/* Give the finished file its name; -EEXIST if taken.  linkat never
- * replaces an existing name, so two creators cannot both succeed. */
-static int link_file(int dfd, int fd, const char *tmp, const char *fname)
-{
-    int rc;
-    if (tmp[0] != '\0') {
-        rc = linkat(dfd, tmp, dfd, fname, 0) < 0 ? -errno : 0;
-        unlinkat(dfd, tmp, 0);
-        return rc;
-    }
-    char proc[64];
-    snprintf(proc, sizeof proc, "/proc/self/fd/%d", fd);
-    return linkat(AT_FDCWD, proc, dfd, fname, AT_SYMLINK_FOLLOW) < 0 ? -errno
-                                                                     : 0;
-}
-
 /* Mode and size before the name: nobody ever sees the file half made.
  * ftruncate of a new file reads back as zeros without allocating. */
 static int init_file(int fd, size_t size, uint32_t mode)
@@ -196,13 +153,13 @@ static int init_file(int fd, size_t size, uint32_t mode)
 static int create_in(int dfd, const char *fname, size_t size, uint32_t mode)
 {
     char tmp[64];
-    int fd = make_file(dfd, tmp, sizeof tmp);
+    int fd = ipcx__ns_tmpfile(dfd, tmp, sizeof tmp);
     if (fd < 0) {
         return fd;
     }
     int rc = init_file(fd, size, mode);
     if (rc == 0) {
-        rc = link_file(dfd, fd, tmp, fname);
+        rc = ipcx__ns_link(dfd, fd, tmp, fname);
     } else if (tmp[0] != '\0') {
         unlinkat(dfd, tmp, 0);
     }
