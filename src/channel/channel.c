@@ -234,15 +234,8 @@ static void poll_bell(ipcx_channel *ch, int64_t until)
     struct pollfd p[3] = {{ch->bell[ch->end], POLLIN, 0},
                           {ch->sock, POLLRDHUP, 0},
                           {ch->pidfd, POLLIN, 0}};
-    struct timespec ts, *tsp = NULL;
-    if (until != IPCX__NEVER) {
-        int64_t left = until - ipcx__now_ns();
-        left = left < 0 ? 0 : left;
-        ts.tv_sec = left / 1000000000;
-        ts.tv_nsec = left % 1000000000;
-        tsp = &ts;
-    }
-    if (ppoll(p, 3, tsp, NULL) > 0 && (hung_up(p[1].revents) || p[2].revents)) {
+    if (ipcx__poll_at(p, 3, until) > 0 &&
+        (hung_up(p[1].revents) || p[2].revents)) {
         mark_gone(ch);
     }
 }

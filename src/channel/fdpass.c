@@ -31,26 +31,12 @@ struct chan_fdmsg {
  * -ETIMEDOUT, or -EPIPE if the peer hung up. */
 static int wait_sock(ipcx_channel *ch, short events, struct ipcx__deadline *d)
 {
-    if (d->timeout_ns == 0) {
-        return -EAGAIN;
-    }
-    int64_t at = ipcx__deadline_at(d);
     struct pollfd p = {ch->sock, events | POLLRDHUP, 0};
-    struct timespec ts, *tsp = NULL;
-    if (at != IPCX__NEVER) {
-        int64_t left = at - ipcx__now_ns();
-        if (left <= 0) {
-            return -ETIMEDOUT;
-        }
-        ts.tv_sec = left / 1000000000;
-        ts.tv_nsec = left % 1000000000;
-        tsp = &ts;
+    int rc = ipcx__poll_deadline(&p, 1, d);
+    if (rc < 0) {
+        return rc;
     }
-    int n = ppoll(&p, 1, tsp, NULL);
-    if (n == 0) {
-        return -ETIMEDOUT;
-    }
-    if (n > 0 && !(p.revents & events) &&
+    if (!(p.revents & events) &&
         (p.revents & (POLLHUP | POLLRDHUP | POLLERR))) {
         return -EPIPE;
     }

@@ -196,23 +196,8 @@ int ipcx_port_list(int (*fn)(const char *name, void *arg), void *arg)
 /* Wait until FD has EVENTS or the deadline; 0, -EAGAIN or -ETIMEDOUT. */
 static int wait_fd(int fd, short events, struct ipcx__deadline *d)
 {
-    if (d->timeout_ns == 0) {
-        return -EAGAIN;
-    }
-    int64_t at = ipcx__deadline_at(d);
     struct pollfd pf = {fd, events, 0};
-    struct timespec ts, *tsp = NULL;
-    if (at != IPCX__NEVER) {
-        int64_t left = at - ipcx__now_ns();
-        if (left <= 0) {
-            return -ETIMEDOUT;
-        }
-        ts.tv_sec = left / 1000000000;
-        ts.tv_nsec = left % 1000000000;
-        tsp = &ts;
-    }
-    int n = ppoll(&pf, 1, tsp, NULL);
-    return n == 0 ? -ETIMEDOUT : 0; /* ready, or EINTR: the caller retries */
+    return ipcx__poll_deadline(&pf, 1, d);
 }
 
 /* ---- the server's side of the handshake ---- */

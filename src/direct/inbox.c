@@ -139,27 +139,6 @@ int ipcx_inbox_close(ipcx_inbox *ib)
     return 0;
 }
 
-/* Poll FDS until the deadline: 0 (something is ready, or EINTR),
- * -EAGAIN (timeout 0) or -ETIMEDOUT. */
-static int wait_fds(struct pollfd *fds, size_t n, struct ipcx__deadline *d)
-{
-    if (d->timeout_ns == 0) {
-        return -EAGAIN;
-    }
-    int64_t at = ipcx__deadline_at(d);
-    struct timespec ts, *tsp = NULL;
-    if (at != IPCX__NEVER) {
-        int64_t left = at - ipcx__now_ns();
-        if (left <= 0) {
-            return -ETIMEDOUT;
-        }
-        ts.tv_sec = left / 1000000000;
-        ts.tv_nsec = left % 1000000000;
-        tsp = &ts;
-    }
-    return ppoll(fds, n, tsp, NULL) == 0 ? -ETIMEDOUT : 0;
-}
-
 /* ---- sending ---- */
 
 /* The link to PID, made if needed: its index in ib->out, or -errno. */
@@ -226,7 +205,7 @@ static int send_locked(ipcx_inbox *ib, pid_t pid, const void *buf, size_t len,
             return rc;
         }
         struct pollfd p = {ib->out.v[i].fd, POLLOUT, 0};
-        if ((rc = wait_fds(&p, 1, d)) < 0) {
+        if ((rc = ipcx__poll_deadline(&p, 1, d)) < 0) {
             return rc;
         }
     }
@@ -345,7 +324,7 @@ static int recv_wait(ipcx_inbox *ib, pid_t pid, struct ipcx__deadline *d)
             p[n++] = (struct pollfd){ib->in.v[i].fd, POLLIN, 0};
         }
     }
-    int rc = wait_fds(p, n, d);
+    int rc = ipcx__poll_deadline(p, (unsigned)n, d);
     free(p);
     return rc;
 }

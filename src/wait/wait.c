@@ -1,6 +1,7 @@
 #include <errno.h>
 #include <limits.h>
 #include <linux/futex.h>
+#include <poll.h>
 #include <stdlib.h>
 #include <sys/syscall.h>
 #include <time.h>
@@ -53,6 +54,32 @@ int ipcx__futex_wait(_Atomic uint32_t *word, uint32_t expect, int64_t deadline)
         return -ETIMEDOUT;
     }
     return 0; /* woken, value changed (EAGAIN) or interrupted: re-check */
+}
+
+int ipcx__poll_at(struct pollfd *fds, unsigned n, int64_t at)
+{
+    struct timespec ts, *tsp = NULL;
+    if (at != IPCX__NEVER) {
+        int64_t left = at - ipcx__now_ns();
+        left = left < 0 ? 0 : left;
+        ts.tv_sec = left / 1000000000;
+        ts.tv_nsec = left % 1000000000;
+        tsp = &ts;
+    }
+    return ppoll(fds, n, tsp, NULL);
+}
+
+int ipcx__poll_deadline(struct pollfd *fds, unsigned n,
+                        struct ipcx__deadline *d)
+{
+    if (d->timeout_ns == 0) {
+        return -EAGAIN;
+    }
+    int64_t at = ipcx__deadline_at(d);
+    if (at != IPCX__NEVER && ipcx__now_ns() >= at) {
+        return -ETIMEDOUT;
+    }
+    return ipcx__poll_at(fds, n, at) == 0 ? -ETIMEDOUT : 0;
 }
 
 void ipcx__futex_wake(_Atomic uint32_t *word, int n)

@@ -85,6 +85,18 @@ int ipcx__wait_with(struct ipcx__event *ev, const struct ipcx__op *op,
                     struct ipcx__deadline *d, _Atomic uint32_t *waiting,
                     const struct ipcx__sleeper *sl);
 
+/*
+ * poll() FDS (N of them) until the absolute deadline AT (IPCX__NEVER: no
+ * limit): poll()'s count, 0 once AT has passed, -1 if interrupted.
+ */
+struct pollfd;
+int ipcx__poll_at(struct pollfd *fds, unsigned n, int64_t at);
+
+/* ipcx__poll_at() for deadline D: 0 (something is ready, or a signal came:
+ * re-check), -EAGAIN (timeout 0) or -ETIMEDOUT. */
+int ipcx__poll_deadline(struct pollfd *fds, unsigned n,
+                        struct ipcx__deadline *d);
+
 /* Sleep on EV until it is notified, its value is not EXPECT, or DEADLINE. */
 int ipcx__futex_wait(_Atomic uint32_t *word, uint32_t expect, int64_t deadline);
 void ipcx__futex_wake(_Atomic uint32_t *word, int n);
