@@ -12,7 +12,7 @@
  * strict), and no descriptor or mapping leaks over thousands of cycles.
  * Peer death is test_channel_crash.c's; msg_rpc and epoll are test_rpc.c's.
  */
-#include "testutil.h"
+#include "chanutil.h"
 
 #include <dirent.h>
 #include <fcntl.h>
@@ -36,70 +36,9 @@
 #define SCALE 1
 #endif
 
-#define BOUND     IPCX_SEC(10) /* no step of a healthy test waits longer */
+#define BOUND     TC_BOUND
 #define OTHER_UID 65534
 #define OTHER_GID 65534
-
-/* ---- helpers ---- */
-
-/* tu_spawn(), with the child killed if its parent dies first: a subtest
- * that fails leaves no peer behind to wait out its timeouts. */
-struct tramp {
-    int (*fn)(void *);
-    void *arg;
-    pid_t parent;
-};
-
-static int trampoline(void *p)
-{
-    struct tramp *t = p;
-    CHECK(prctl(PR_SET_PDEATHSIG, SIGKILL) == 0);
-    if (getppid() != t->parent) {
-        return 1; /* the parent is gone already */
-    }
-    return t->fn(t->arg);
-}
-
-static pid_t spawn(int (*fn)(void *), void *arg)
-{
-    struct tramp t = {fn, arg, getpid()};
-    return tu_spawn(trampoline, &t);
-}
-
-static ipcx_port *listen_on(const char *name, uint32_t capacity,
-                            uint32_t max_msg, uint32_t mode)
-{
-    ipcx_port_attr a;
-    ipcx_port_attr_init(&a);
-    a.capacity = capacity;
-    a.max_msg_size = max_msg;
-    a.mode = mode;
-    ipcx_port *p = NULL;
-    CHECK_RC(ipcx_port_listen(name, &a, &p), 0);
-    CHECK(p != NULL);
-    return p;
-}
-
-/* Connect, retrying while the port is not there yet. */
-static ipcx_channel *connect_retry(const char *name)
-{
-    for (int i = 0; i < 10000; i++) {
-        ipcx_channel *ch = NULL;
-        int rc = ipcx_connect(name, BOUND, &ch);
-        if (rc == 0) {
-            CHECK(ch != NULL);
-            return ch;
-        }
-        if (rc != -ENOENT && rc != -ECONNREFUSED) {
-            fprintf(stderr, "connect '%s': %s (%s)\n", name, ipcx_strerror(rc),
-                    ipcx_last_error());
-            exit(1);
-        }
-        tu_pause_ms(1);
-    }
-    fprintf(stderr, "port '%s' never appeared\n", name);
-    exit(1);
-}
 
 struct connector {
     const char *name;
@@ -130,30 +69,6 @@ static void local_pair(ipcx_port *p, const char *name, ipcx_channel **srv,
 static void send_str(ipcx_channel *ch, const char *s, int64_t timeout)
 {
     CHECK_RC(ipcx_channel_send(ch, s, strlen(s) + 1, timeout), 0);
-}
-
-static void recv_str(ipcx_channel *ch, const char *want, int64_t timeout)
-{
-    char buf[256];
-    long n = ipcx_channel_recv(ch, buf, sizeof buf, timeout);
-    if (n != (long)strlen(want) + 1 || memcmp(buf, want, (size_t)n) != 0) {
-        fprintf(stderr, "recv: got %ld (%s) '%.*s', wanted '%s'\n", n,
-                n < 0 ? ipcx_strerror((int)n) : "", n > 0 ? (int)n : 0, buf,
-                want);
-        exit(1);
-    }
-}
-
-static void wait_step(_Atomic int *step, int want)
-{
-    for (int i = 0; i < 10000; i++) {
-        if (atomic_load(step) >= want) {
-            return;
-        }
-        tu_pause_ms(1);
-    }
-    fprintf(stderr, "timed out waiting for step %d\n", want);
-    exit(1);
 }
 
 /* Entries of directory PATH, "." and ".." excepted (-1 if unreadable). */
@@ -283,7 +198,7 @@ static void become(uid_t uid, gid_t gid, int in_root_group)
     CHECK(setresgid(gid, gid, gid) == 0);
     CHECK(setresuid(uid, uid, uid) == 0);
     CHECK(geteuid() == uid);
-    /* Changing credentials cleared it (see spawn()). */
+    /* Changing credentials cleared it (see tc_spawn()). */
     CHECK(prctl(PR_SET_PDEATHSIG, SIGKILL) == 0);
 }
 
@@ -322,7 +237,7 @@ static void test_bad_names(void)
     }
     /* A name of exactly IPCX_NAME_MAX characters is fine. */
     longname[IPCX_NAME_MAX] = '\0';
-    ipcx_port *p = listen_on(longname, 0, 0, 0);
+    ipcx_port *p = tc_listen(longname, 0, 0, 0);
     CHECK_RC(ipcx_port_close(p), 0);
     CHECK(count_dir(ns) == 0); /* nothing was left behind */
 }
@@ -366,9 +281,9 @@ static void test_bad_attrs(void)
     ipcx_port_attr_init(NULL); /* harmless */
 
     /* The largest allowed values of each alone work. */
-    ipcx_port *p = listen_on("big-cap", IPCX_CHANNEL_CAPACITY_MAX, 16, 0);
+    ipcx_port *p = tc_listen("big-cap", IPCX_CHANNEL_CAPACITY_MAX, 16, 0);
     ipcx_port_close(p);
-    p = listen_on("big-msg", 1, IPCX_MSG_SIZE_MAX, 0);
+    p = tc_listen("big-msg", 1, IPCX_MSG_SIZE_MAX, 0);
     ipcx_port_close(p);
     CHECK(count_dir(ns) == 0);
 }
@@ -408,7 +323,7 @@ static void test_default_attrs(void)
 static void test_bad_args(void)
 {
     sub_ns(__func__);
-    ipcx_port *p = listen_on("args", 4, 64, 0);
+    ipcx_port *p = tc_listen("args", 4, 64, 0);
     ipcx_port *pout = SENTINEL_PORT;
     ipcx_channel *ch = SENTINEL_CH;
     ipcx_peer peer = {0};
@@ -501,8 +416,8 @@ static void test_port_files_and_list(void)
     sub_ns(__func__);
     const char *ns = getenv("IPCX_DIR");
     umask(077); /* the port's mode must not depend on it */
-    ipcx_port *alpha = listen_on("alpha", 4, 64, 0666);
-    ipcx_port *beta = listen_on("beta", 4, 64, 0);
+    ipcx_port *alpha = tc_listen("alpha", 4, 64, 0666);
+    ipcx_port *beta = tc_listen("beta", 4, 64, 0);
     ipcx_mailbox_attr ma = tu_attr(4, 64);
     CHECK_RC(ipcx_mailbox_create("gamma", &ma), 0);
 
@@ -569,10 +484,10 @@ static struct sh_exists *shx;
 
 static int exists_client(void *arg)
 {
-    ipcx_channel *ch = connect_retry(arg);
+    ipcx_channel *ch = tc_connect(arg);
     atomic_store(&shx->client_pid, getpid());
     send_str(ch, "real client", BOUND);
-    recv_str(ch, "welcome", BOUND);
+    tc_recv_str(ch, "welcome", BOUND);
     ipcx_channel_close(ch);
     return 0;
 }
@@ -589,17 +504,17 @@ static void test_listen_exists(void)
 {
     sub_ns(__func__);
     shx = tu_shared_map(sizeof *shx);
-    ipcx_port *p = listen_on("dup", 4, 64, 0);
+    ipcx_port *p = tc_listen("dup", 4, 64, 0);
     ipcx_port *q = SENTINEL_PORT;
     CHECK_RC(ipcx_port_listen("dup", NULL, &q), -EEXIST);
     CHECK(q == SENTINEL_PORT);
-    CHECK(tu_wait(spawn(try_listen_child, "dup")) == 0);
+    CHECK(tu_wait(tc_spawn(try_listen_child, "dup")) == 0);
 
-    pid_t c = spawn(exists_client, "dup");
+    pid_t c = tc_spawn(exists_client, "dup");
     int checks = 0;
     ipcx_channel *ch = NULL;
     CHECK_RC(ipcx_port_accept(p, BOUND, count_checks, &checks, &ch), 0);
-    recv_str(ch, "real client", BOUND);
+    tc_recv_str(ch, "real client", BOUND);
     ipcx_peer peer;
     CHECK_RC(ipcx_channel_peer(ch, &peer), 0);
     CHECK(peer.pid == c);
@@ -630,7 +545,7 @@ static void test_connect_missing(void)
     CHECK_RC(ipcx_connect("nobody-here", 0, &ch), -ENOENT);
     CHECK(ch == SENTINEL_CH);
     /* Nor is a closed port. */
-    ipcx_port *p = listen_on("closed", 4, 64, 0);
+    ipcx_port *p = tc_listen("closed", 4, 64, 0);
     ipcx_port_close(p);
     CHECK_RC(ipcx_connect("closed", 0, &ch), -ENOENT);
     CHECK(ch == SENTINEL_CH);
@@ -638,9 +553,9 @@ static void test_connect_missing(void)
 
 static int real_client(void *arg)
 {
-    ipcx_channel *ch = connect_retry(arg);
+    ipcx_channel *ch = tc_connect(arg);
     send_str(ch, "hello", BOUND);
-    recv_str(ch, "bye", BOUND);
+    tc_recv_str(ch, "bye", BOUND);
     ipcx_channel_close(ch);
     return 0;
 }
@@ -651,7 +566,7 @@ static int real_client(void *arg)
 static void test_accept_connect_timeouts(void)
 {
     sub_ns(__func__);
-    ipcx_port *p = listen_on("slow", 4, 64, 0);
+    ipcx_port *p = tc_listen("slow", 4, 64, 0);
     ipcx_channel *ch = SENTINEL_CH;
     CHECK_RC(ipcx_port_accept(p, 0, NULL, NULL, &ch), -EAGAIN);
     long long t0 = tu_now_ns();
@@ -670,12 +585,12 @@ static void test_accept_connect_timeouts(void)
     CHECK(ms >= 100 && ms < 2000);
     CHECK(ch == SENTINEL_CH);
 
-    pid_t c = spawn(real_client, "slow");
+    pid_t c = tc_spawn(real_client, "slow");
     CHECK_RC(ipcx_port_accept(p, BOUND, NULL, NULL, &ch), 0);
     ipcx_peer peer;
     CHECK_RC(ipcx_channel_peer(ch, &peer), 0);
     CHECK(peer.pid == c);
-    recv_str(ch, "hello", BOUND);
+    tc_recv_str(ch, "hello", BOUND);
     send_str(ch, "bye", BOUND);
     CHECK(tu_wait(c) == 0);
     ipcx_channel_close(ch);
@@ -706,10 +621,10 @@ static void report_and_check_server(ipcx_channel *ch)
 
 static void *thread_connect_creds(void *arg)
 {
-    ipcx_channel *ch = connect_retry(arg);
+    ipcx_channel *ch = tc_connect(arg);
     report_and_check_server(ch);
     send_str(ch, "from a thread", BOUND);
-    recv_str(ch, "ok", BOUND);
+    tc_recv_str(ch, "ok", BOUND);
     ipcx_channel_close(ch);
     return NULL;
 }
@@ -735,7 +650,7 @@ static int refused_client(void *arg)
     atomic_store(&shc->client_rc[idx], rc);
     if (rc == 0) {
         send_str(ch, "admitted", BOUND);
-        recv_str(ch, "ok", BOUND);
+        tc_recv_str(ch, "ok", BOUND);
         ipcx_channel_close(ch);
     } else {
         CHECK(ch == SENTINEL_CH);
@@ -772,12 +687,12 @@ static void test_creds_and_check(void)
 {
     sub_ns(__func__);
     shc = tu_shared_map(sizeof *shc);
-    pid_t c = spawn(creds_client, "creds");
-    ipcx_port *p = listen_on("creds", 4, 64, 0);
+    pid_t c = tc_spawn(creds_client, "creds");
+    ipcx_port *p = tc_listen("creds", 4, 64, 0);
     struct verdicts v = {{-1, -1}, {0, 0}, 0, {0}};
     ipcx_channel *ch = NULL;
     CHECK_RC(ipcx_port_accept(p, BOUND, judge, &v, &ch), 0);
-    recv_str(ch, "from a thread", BOUND);
+    tc_recv_str(ch, "from a thread", BOUND);
     ipcx_peer peer;
     CHECK_RC(ipcx_channel_peer(ch, &peer), 0);
     CHECK(peer.pid == c && peer.pid == atomic_load(&shc->pid));
@@ -795,13 +710,13 @@ static void test_creds_and_check(void)
 
     /* Two refused clients (a negative errno and a positive verdict), then
      * one admitted: a single accept skips the refused ones. */
-    pid_t r0 = spawn(refused_client, (void *)0);
-    pid_t r1 = spawn(refused_client, (void *)1);
+    pid_t r0 = tc_spawn(refused_client, (void *)0);
+    pid_t r1 = tc_spawn(refused_client, (void *)1);
     struct verdicts w = {{r0, r1}, {-EACCES, 1}, 0, {0}};
-    pid_t ok = spawn(refused_client, (void *)2);
+    pid_t ok = tc_spawn(refused_client, (void *)2);
     CHECK_RC(ipcx_port_accept(p, BOUND, judge, &w, &ch), 0);
     CHECK_RC(ipcx_channel_peer(ch, &peer), 0);
-    recv_str(ch, "admitted", BOUND);
+    tc_recv_str(ch, "admitted", BOUND);
     send_str(ch, "ok", BOUND);
     CHECK(peer.pid == ok);
     CHECK(tu_wait(ok) == 0);
@@ -850,7 +765,7 @@ static int other_user_client(void *arg)
         return 0;
     }
     send_str(ch, "from nobody", BOUND);
-    recv_str(ch, "hi nobody", BOUND);
+    tc_recv_str(ch, "hi nobody", BOUND);
     ipcx_channel_close(ch);
     return 0;
 }
@@ -867,11 +782,11 @@ static int refuse_nobody(const ipcx_peer *peer, void *arg)
 static void try_other(const char *name, uint32_t mode, int want, int use_check,
                       int in_root_group, int euid_only)
 {
-    ipcx_port *p = listen_on(name, 4, 64, mode);
+    ipcx_port *p = tc_listen(name, 4, 64, mode);
     atomic_store(&shu->rc, 1);
     atomic_store(&shu->in_root_group, in_root_group);
     atomic_store(&shu->euid_only, euid_only);
-    pid_t c = spawn(other_user_client, (void *)name);
+    pid_t c = tc_spawn(other_user_client, (void *)name);
     int calls = 0;
     ipcx_channel *ch = SENTINEL_CH;
     ipcx_port_check_fn check = use_check ? refuse_nobody : NULL;
@@ -880,7 +795,7 @@ static void try_other(const char *name, uint32_t mode, int want, int use_check,
         ipcx_peer peer;
         CHECK_RC(ipcx_channel_peer(ch, &peer), 0);
         CHECK(peer.pid == c && peer.uid == OTHER_UID && peer.gid == OTHER_GID);
-        recv_str(ch, "from nobody", BOUND);
+        tc_recv_str(ch, "from nobody", BOUND);
         send_str(ch, "hi nobody", BOUND);
         ipcx_channel_close(ch);
     } else if (use_check) {
@@ -951,23 +866,23 @@ static void drop_privileges(void)
 static int iso_server(void *arg)
 {
     drop_privileges();
-    ipcx_port *p = listen_on("iso", 4, 64, 0666);
+    ipcx_port *p = tc_listen("iso", 4, 64, 0666);
     ipcx_channel *c = NULL, *t = NULL;
     CHECK_RC(ipcx_port_accept(p, BOUND, NULL, NULL, &c), 0);
     send_str(c, "to the client", BOUND);
-    recv_str(c, "from the client", BOUND);
+    tc_recv_str(c, "from the client", BOUND);
     /* Neither this process nor its client holds the memfd. */
     CHECK(count_memfds(getpid()) == 0);
     CHECK(count_channel_maps(getpid()) == 1);
     atomic_store(&shi->server_ready, 1);
     CHECK_RC(ipcx_port_accept(p, BOUND, NULL, NULL, &t), 0);
     send_str(t, "to the third", BOUND);
-    recv_str(t, "from the third", BOUND);
+    tc_recv_str(t, "from the third", BOUND);
     char buf[64];
     CHECK_RC(ipcx_channel_recv(c, buf, sizeof buf, IPCX_MSEC(50)), -ETIMEDOUT);
     atomic_store(&shi->server_checked, 1);
-    wait_step(&shi->client_done, 1);
-    wait_step(&shi->third_done, 1);
+    tc_wait_step(&shi->client_done, 1);
+    tc_wait_step(&shi->third_done, 1);
     ipcx_channel_close(t);
     ipcx_channel_close(c);
     ipcx_port_close(p);
@@ -977,12 +892,12 @@ static int iso_server(void *arg)
 static int iso_client(void *arg)
 {
     drop_privileges();
-    ipcx_channel *ch = connect_retry("iso");
-    recv_str(ch, "to the client", BOUND);
+    ipcx_channel *ch = tc_connect("iso");
+    tc_recv_str(ch, "to the client", BOUND);
     send_str(ch, "from the client", BOUND);
     CHECK(count_memfds(getpid()) == 0);
-    wait_step(&shi->server_checked, 1);
-    wait_step(&shi->third_done, 1);
+    tc_wait_step(&shi->server_checked, 1);
+    tc_wait_step(&shi->third_done, 1);
     char buf[64];
     CHECK_RC(ipcx_channel_recv(ch, buf, sizeof buf, 0), -EAGAIN);
     atomic_store(&shi->client_done, 1);
@@ -997,7 +912,7 @@ static int iso_client(void *arg)
 static int iso_third(void *arg)
 {
     drop_privileges();
-    wait_step(&shi->server_ready, 1);
+    tc_wait_step(&shi->server_ready, 1);
     pid_t s = atomic_load(&shi->server), c = atomic_load(&shi->client);
     CHECK(count_visible(shi->nsdir) == 1); /* iso.port */
     char path[512];
@@ -1030,11 +945,11 @@ static int iso_third(void *arg)
     fclose(f);
     CHECK(found >= 1);
 
-    ipcx_channel *ch = connect_retry("iso");
+    ipcx_channel *ch = tc_connect("iso");
     ipcx_peer peer;
     CHECK_RC(ipcx_channel_peer(ch, &peer), 0);
     CHECK(peer.pid == s);
-    recv_str(ch, "to the third", BOUND);
+    tc_recv_str(ch, "to the third", BOUND);
     send_str(ch, "from the third", BOUND);
     char buf[64];
     CHECK_RC(ipcx_channel_recv(ch, buf, sizeof buf, IPCX_MSEC(50)), -ETIMEDOUT);
@@ -1074,14 +989,14 @@ static void test_third_process(void)
     } else {
         snprintf(shi->nsdir, sizeof shi->nsdir, "%s", getenv("IPCX_DIR"));
     }
-    pid_t s = spawn(iso_server, NULL);
+    pid_t s = tc_spawn(iso_server, NULL);
     atomic_store(&shi->server, s);
-    pid_t c = spawn(iso_client, NULL);
+    pid_t c = tc_spawn(iso_client, NULL);
     atomic_store(&shi->client, c);
-    pid_t t = spawn(iso_third, NULL);
+    pid_t t = tc_spawn(iso_third, NULL);
     if (geteuid() == 0) {
-        wait_step(&shi->server_ready, 1);
-        CHECK(tu_wait(spawn(iso_stranger, NULL)) == 0);
+        tc_wait_step(&shi->server_ready, 1);
+        CHECK(tu_wait(tc_spawn(iso_stranger, NULL)) == 0);
     }
     CHECK(tu_wait(t) == 0);
     CHECK(tu_wait(c) == 0);
@@ -1114,7 +1029,7 @@ static void expect_timeout_send(ipcx_channel *ch, const char *what)
 static void test_timeouts(void)
 {
     sub_ns(__func__);
-    ipcx_port *p = listen_on("tmo", 3, 64, 0);
+    ipcx_port *p = tc_listen("tmo", 3, 64, 0);
     ipcx_channel *srv, *cli;
     local_pair(p, "tmo", &srv, &cli);
     char buf[64];
@@ -1146,7 +1061,7 @@ static void test_timeouts(void)
 static void test_msgsize(void)
 {
     sub_ns(__func__);
-    ipcx_port *p = listen_on("size", 8, 64, 0);
+    ipcx_port *p = tc_listen("size", 8, 64, 0);
     ipcx_channel *srv, *cli;
     local_pair(p, "size", &srv, &cli);
     ipcx_channel *ends[2] = {srv, cli};
@@ -1166,7 +1081,7 @@ static void test_msgsize(void)
         CHECK_RC(ipcx_channel_send(tx, "first", 6, 0), 0);
         CHECK_RC(ipcx_channel_send(tx, big, 64, 0), 0);
         CHECK_RC(ipcx_channel_send(tx, "last", 5, 0), 0);
-        recv_str(rx, "first", 0);
+        tc_recv_str(rx, "first", 0);
         for (int k = 0; k < 3; k++) {
             memset(buf, 0xee, sizeof buf);
             int64_t t = k == 0 ? 0 : k == 1 ? BOUND : IPCX_FOREVER;
@@ -1183,7 +1098,7 @@ static void test_msgsize(void)
         CHECK_RC(ipcx_channel_recv_ex(rx, buf, 64, 0, &info), 64);
         CHECK(info.token == 0);
         CHECK(memcmp(buf, big, 64) == 0);
-        recv_str(rx, "last", 0);
+        tc_recv_str(rx, "last", 0);
         CHECK_RC(ipcx_channel_recv(rx, buf, sizeof buf, 0), -EAGAIN);
     }
     ipcx_channel_close(cli);
@@ -1201,7 +1116,7 @@ static void test_capacity(void)
         uint32_t want = caps[i] ? caps[i] : IPCX_DEFAULT_CAPACITY;
         char name[32];
         snprintf(name, sizeof name, "cap%zu", i);
-        ipcx_port *p = listen_on(name, caps[i], 16, 0);
+        ipcx_port *p = tc_listen(name, caps[i], 16, 0);
         ipcx_channel *srv, *cli;
         local_pair(p, name, &srv, &cli);
         ipcx_channel *ends[2] = {cli, srv};
@@ -1356,11 +1271,11 @@ struct xo_arg {
 static int xo_client(void *arg)
 {
     struct xo_arg *a = arg;
-    ipcx_channel *ch = connect_retry(a->name);
+    ipcx_channel *ch = tc_connect(a->name);
     duplex(ch, a->threads, a->per, a->max);
     /* Done both ways: a last round trip, then nothing else is queued. */
     send_str(ch, "done", BOUND);
-    recv_str(ch, "done", BOUND);
+    tc_recv_str(ch, "done", BOUND);
     char buf[16];
     CHECK_RC(ipcx_channel_recv(ch, buf, sizeof buf, 0), -EAGAIN);
     ipcx_channel_close(ch);
@@ -1371,13 +1286,13 @@ static void exactly_once(const char *name, uint32_t capacity, uint32_t threads,
                          uint32_t per)
 {
     struct xo_arg a = {name, threads, per, 512};
-    ipcx_port *p = listen_on(name, capacity, a.max, 0);
-    pid_t c = spawn(xo_client, &a);
+    ipcx_port *p = tc_listen(name, capacity, a.max, 0);
+    pid_t c = tc_spawn(xo_client, &a);
     ipcx_channel *ch = NULL;
     CHECK_RC(ipcx_port_accept(p, BOUND, NULL, NULL, &ch), 0);
     long long t0 = tu_now_ns();
     duplex(ch, threads, per, a.max);
-    recv_str(ch, "done", BOUND);
+    tc_recv_str(ch, "done", BOUND);
     send_str(ch, "done", BOUND);
     CHECK(tu_wait(c) == 0);
     printf("%s: %u x %u messages each way in %lld ms\n", name, threads, per,
@@ -1407,7 +1322,7 @@ static void test_exactly_once_threads(void)
 static int big_client(void *arg)
 {
     size_t max = *(size_t *)arg;
-    ipcx_channel *ch = connect_retry("big");
+    ipcx_channel *ch = tc_connect("big");
     unsigned char *m = malloc(max), *r = malloc(max);
     CHECK(m != NULL && r != NULL);
     for (int i = 0; i < 4; i++) {
@@ -1430,8 +1345,8 @@ static void test_big_messages(void)
 {
     sub_ns(__func__);
     size_t max = 4u << 20;
-    ipcx_port *p = listen_on("big", 2, (uint32_t)max, 0);
-    pid_t c = spawn(big_client, &max);
+    ipcx_port *p = tc_listen("big", 2, (uint32_t)max, 0);
+    pid_t c = tc_spawn(big_client, &max);
     ipcx_channel *ch = NULL;
     CHECK_RC(ipcx_port_accept(p, BOUND, NULL, NULL, &ch), 0);
     unsigned char *m = malloc(max);
@@ -1476,7 +1391,7 @@ static int exercise(ipcx_channel *a, ipcx_channel *b, int rounds)
 
 static int strict_child(void *arg)
 {
-    ipcx_port *p = listen_on("fast", 8, 64, 0);
+    ipcx_port *p = tc_listen("fast", 8, 64, 0);
     ipcx_channel *srv, *cli;
     local_pair(p, "fast", &srv, &cli);
     ipcx_port_close(p);
@@ -1515,7 +1430,7 @@ static void test_fastpath(void)
     printf("test_fastpath: ThreadSanitizer makes system calls, skipped\n");
     return;
 #endif
-    int rc = tu_wait(spawn(strict_child, NULL));
+    int rc = tu_wait(tc_spawn(strict_child, NULL));
     if (rc == 77) {
         printf("seccomp strict mode unavailable: skipped\n");
         return;
@@ -1567,7 +1482,7 @@ static int leak_server(void *arg)
 {
     unsigned char fds0[1024];
     open_fds(fds0);
-    ipcx_port *p = listen_on("leak", 4, 64, 0);
+    ipcx_port *p = tc_listen("leak", 4, 64, 0);
     int before = count_fds();
     atomic_store(&shl->step, 1);
     for (int i = 0; i < CYCLES; i++) {
@@ -1607,14 +1522,14 @@ static void test_no_leaks(void)
 {
     sub_ns(__func__);
     shl = tu_shared_map(sizeof *shl);
-    pid_t s = spawn(leak_server, NULL);
-    wait_step(&shl->step, 1);
+    pid_t s = tc_spawn(leak_server, NULL);
+    tc_wait_step(&shl->step, 1);
     unsigned char fds0[1024];
     open_fds(fds0);
     int before = count_fds();
     long long t0 = tu_now_ns();
     for (int i = 0; i < CYCLES; i++) {
-        ipcx_channel *ch = connect_retry("leak");
+        ipcx_channel *ch = tc_connect("leak");
         CHECK_RC(ipcx_channel_send(ch, &i, sizeof i, BOUND), 0);
         int k = -1;
         CHECK_RC(ipcx_channel_recv(ch, &k, sizeof k, BOUND), sizeof k);
@@ -1629,7 +1544,7 @@ static void test_no_leaks(void)
         CHECK_RC(ipcx_connect("leak", BOUND, &ch), -ECONNREFUSED);
         CHECK(ch == SENTINEL_CH);
     }
-    ipcx_channel *ch = connect_retry("leak");
+    ipcx_channel *ch = tc_connect("leak");
     ipcx_channel_close(ch);
     CHECK(tu_wait(s) == 0);
     printf("%d connect/close cycles and %d refusals in %lld ms\n", CYCLES,
@@ -1652,11 +1567,11 @@ static void test_close_removes_only_own(void)
     char path[512], lock[512];
     snprintf(path, sizeof path, "%s/mine.port", getenv("IPCX_DIR"));
     snprintf(lock, sizeof lock, "%s/.mine.port.lock", getenv("IPCX_DIR"));
-    ipcx_port *a = listen_on("mine", 4, 64, 0);
+    ipcx_port *a = tc_listen("mine", 4, 64, 0);
     /* Someone cleans the namespace up by hand. */
     CHECK(unlink(path) == 0);
     (void)unlink(lock); /* the name lock, if ports have one */
-    ipcx_port *b = listen_on("mine", 4, 64, 0);
+    ipcx_port *b = tc_listen("mine", 4, 64, 0);
     ipcx_port_close(a);
     struct stat st;
     CHECK(lstat(path, &st) == 0);
@@ -1674,7 +1589,7 @@ static void test_close_removes_only_own(void)
     ipcx_channel *srv, *cli;
     local_pair(b, "mine", &srv, &cli);
     send_str(cli, "to b", 0);
-    recv_str(srv, "to b", 0);
+    tc_recv_str(srv, "to b", 0);
     ipcx_channel_close(cli);
     ipcx_channel_close(srv);
     ipcx_port_close(b);

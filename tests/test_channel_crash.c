@@ -14,7 +14,7 @@
  * and kills, so no descriptor of a channel outlives its owner by being
  * inherited.
  */
-#include "testutil.h"
+#include "chanutil.h"
 
 #include <dirent.h>
 #include <poll.h>
@@ -28,7 +28,7 @@
 
 #include "channel/channel.h"
 
-#define BOUND      IPCX_SEC(10) /* no step of a healthy test waits longer */
+#define BOUND      TC_BOUND
 #define BLOCK      IPCX_SEC(20) /* how long a waiter blocks if not woken */
 #define LATENCY_OK 2000         /* ms: the asserted bound (goal: 100) */
 
@@ -42,79 +42,6 @@ static void sub_ns(const char *name)
     snprintf(dir, sizeof dir, "%s/%s", top_ns, name);
     CHECK(mkdir(dir, 0700) == 0);
     CHECK(setenv("IPCX_DIR", dir, 1) == 0);
-}
-
-/* tu_spawn(), with the child killed if its parent dies first: a subtest
- * that fails leaves no peer behind to wait out its timeouts. */
-struct tramp {
-    int (*fn)(void *);
-    void *arg;
-    pid_t parent;
-};
-
-static int trampoline(void *p)
-{
-    struct tramp *t = p;
-    CHECK(prctl(PR_SET_PDEATHSIG, SIGKILL) == 0);
-    if (getppid() != t->parent) {
-        return 1; /* the parent is gone already */
-    }
-    return t->fn(t->arg);
-}
-
-static pid_t spawn(int (*fn)(void *), void *arg)
-{
-    struct tramp t = {fn, arg, getpid()};
-    return tu_spawn(trampoline, &t);
-}
-
-static ipcx_port *listen_on(const char *name, uint32_t capacity,
-                            uint32_t max_msg)
-{
-    ipcx_port_attr a;
-    ipcx_port_attr_init(&a);
-    a.capacity = capacity;
-    a.max_msg_size = max_msg;
-    ipcx_port *p = NULL;
-    CHECK_RC(ipcx_port_listen(name, &a, &p), 0);
-    return p;
-}
-
-static ipcx_channel *connect_retry(const char *name)
-{
-    for (int i = 0; i < 10000; i++) {
-        ipcx_channel *ch = NULL;
-        int rc = ipcx_connect(name, BOUND, &ch);
-        if (rc == 0) {
-            return ch;
-        }
-        if (rc != -ENOENT && rc != -ECONNREFUSED) {
-            fprintf(stderr, "connect '%s': %s\n", name, ipcx_strerror(rc));
-            exit(1);
-        }
-        tu_pause_ms(1);
-    }
-    fprintf(stderr, "port '%s' never appeared\n", name);
-    exit(1);
-}
-
-static ipcx_channel *accept_one(ipcx_port *p)
-{
-    ipcx_channel *ch = NULL;
-    CHECK_RC(ipcx_port_accept(p, BOUND, NULL, NULL, &ch), 0);
-    return ch;
-}
-
-static void wait_step(_Atomic int *step, int want)
-{
-    for (int i = 0; i < 20000; i++) {
-        if (atomic_load(step) >= want) {
-            return;
-        }
-        tu_pause_ms(1);
-    }
-    fprintf(stderr, "timed out waiting for step %d\n", want);
-    exit(1);
 }
 
 /* The scheduler state of thread TID of process PID ('S': asleep). */
@@ -254,20 +181,20 @@ static void victim(ipcx_channel *ch, const struct plan *pl)
         pause(); /* the parent kills us */
         _exit(99);
     }
-    wait_step(&sh->go, 1);
+    tc_wait_step(&sh->go, 1);
     atomic_store(&sh->t_event, tu_now_ns());
     if (pl->how == HOW_EXIT) {
         _exit(0); /* without closing anything */
     }
     ipcx_channel_close(ch);
-    wait_step(&sh->done, 1); /* alive: the close alone must do */
+    tc_wait_step(&sh->done, 1); /* alive: the close alone must do */
 }
 
 static int crash_server(void *arg)
 {
     const struct plan *pl = arg;
-    ipcx_port *p = listen_on("crash", 4, 64);
-    ipcx_channel *ch = accept_one(p);
+    ipcx_port *p = tc_listen("crash", 4, 64, 0);
+    ipcx_channel *ch = tc_accept(p);
     if (pl->waiter_is_server) {
         return waiter(ch, pl);
     }
@@ -278,7 +205,7 @@ static int crash_server(void *arg)
 static int crash_client(void *arg)
 {
     const struct plan *pl = arg;
-    ipcx_channel *ch = connect_retry("crash");
+    ipcx_channel *ch = tc_connect("crash");
     if (!pl->waiter_is_server) {
         return waiter(ch, pl);
     }
@@ -306,8 +233,8 @@ static void report_latency(const char *what)
 /* Let the victim go once every waiting thread sleeps. */
 static void strike(pid_t w, pid_t v, enum how how)
 {
-    wait_step(&sh->waiter_ready, 1);
-    wait_step(&sh->victim_ready, 1);
+    tc_wait_step(&sh->waiter_ready, 1);
+    tc_wait_step(&sh->victim_ready, 1);
     for (int i = 0; i < atomic_load(&sh->nthreads); i++) {
         while (atomic_load(&sh->tid[i]) == 0) {
             tu_pause_ms(1);
@@ -325,8 +252,8 @@ static void strike(pid_t w, pid_t v, enum how how)
 static void run_case(const struct plan *pl)
 {
     memset(sh, 0, sizeof *sh);
-    pid_t s = spawn(crash_server, (void *)pl);
-    pid_t c = spawn(crash_client, (void *)pl);
+    pid_t s = tc_spawn(crash_server, (void *)pl);
+    pid_t c = tc_spawn(crash_client, (void *)pl);
     pid_t w = pl->waiter_is_server ? s : c, v = pl->waiter_is_server ? c : s;
     strike(w, v, pl->how);
     CHECK(tu_wait(w) == 0);
@@ -396,8 +323,8 @@ static void *mt_thread(void *arg)
 
 static int mt_server(void *arg)
 {
-    ipcx_port *p = listen_on("mt", 8, 64);
-    ipcx_channel *ch = accept_one(p);
+    ipcx_port *p = tc_listen("mt", 8, 64, 0);
+    ipcx_channel *ch = tc_accept(p);
     (void)ch;
     atomic_store(&sh->victim_ready, 1);
     pause(); /* killed */
@@ -406,7 +333,7 @@ static int mt_server(void *arg)
 
 static int mt_client(void *arg)
 {
-    ipcx_channel *ch = connect_retry("mt");
+    ipcx_channel *ch = tc_connect("mt");
     /* Two callers waiting for replies, two receivers, and two senders on
      * a channel the main thread filled once the requests were in. */
     pthread_t t[MT_THREADS];
@@ -446,8 +373,8 @@ static void test_many_threads_blocked(void)
 {
     sub_ns(__func__);
     memset(sh, 0, sizeof *sh);
-    pid_t s = spawn(mt_server, NULL);
-    pid_t c = spawn(mt_client, NULL);
+    pid_t s = tc_spawn(mt_server, NULL);
+    pid_t c = tc_spawn(mt_client, NULL);
     strike(c, s, HOW_KILL);
     CHECK(tu_wait(c) == 0);
     report_latency("client threads blocked in recv, call and send, server "
@@ -483,14 +410,14 @@ static void drain_sender(ipcx_channel *ch, const struct drain_plan *dp)
     if (dp->how == HOW_EXIT) {
         _exit(0);
     }
-    wait_step(&sh->done, 1);
+    tc_wait_step(&sh->done, 1);
 }
 
 static void drain_receiver(ipcx_channel *ch, const struct drain_plan *dp)
 {
     uint32_t n = dp->waiter_first ? 1000 : DRAIN_N;
     if (!dp->waiter_first) {
-        wait_step(&sh->go, 1); /* the sender is gone */
+        tc_wait_step(&sh->go, 1); /* the sender is gone */
     }
     for (uint32_t i = 0; i < n; i++) {
         uint32_t v = UINT32_MAX;
@@ -511,8 +438,8 @@ static void drain_receiver(ipcx_channel *ch, const struct drain_plan *dp)
 static int drain_server(void *arg)
 {
     const struct drain_plan *dp = arg;
-    ipcx_port *p = listen_on("drain", 64, 64);
-    ipcx_channel *ch = accept_one(p);
+    ipcx_port *p = tc_listen("drain", 64, 64, 0);
+    ipcx_channel *ch = tc_accept(p);
     if (dp->sender_is_server) {
         drain_sender(ch, dp);
     } else {
@@ -524,7 +451,7 @@ static int drain_server(void *arg)
 static int drain_client(void *arg)
 {
     const struct drain_plan *dp = arg;
-    ipcx_channel *ch = connect_retry("drain");
+    ipcx_channel *ch = tc_connect("drain");
     if (dp->sender_is_server) {
         drain_receiver(ch, dp);
     } else {
@@ -544,10 +471,10 @@ static void test_drain_before_epipe(void)
             for (int wf = 0; wf < 2; wf++) {
                 memset(sh, 0, sizeof *sh);
                 struct drain_plan dp = {(enum how)how, ss, wf};
-                pid_t s = spawn(drain_server, &dp);
-                pid_t c = spawn(drain_client, &dp);
+                pid_t s = tc_spawn(drain_server, &dp);
+                pid_t c = tc_spawn(drain_client, &dp);
                 pid_t tx = ss ? s : c, rx = ss ? c : s;
-                wait_step(&sh->victim_ready, 1);
+                tc_wait_step(&sh->victim_ready, 1);
                 if (how == HOW_KILL) {
                     CHECK(kill(tx, SIGKILL) == 0);
                 }
@@ -569,8 +496,8 @@ static void test_drain_before_epipe(void)
 
 static int midwrite_server(void *arg)
 {
-    ipcx_port *p = listen_on("midwrite", 4, 64);
-    ipcx_channel *ch = accept_one(p);
+    ipcx_port *p = tc_listen("midwrite", 4, 64, 0);
+    ipcx_channel *ch = tc_accept(p);
     for (uint32_t i = 0; i < 2; i++) {
         send_seq(ch, i, BOUND);
     }
@@ -585,7 +512,7 @@ static int midwrite_server(void *arg)
 
 static int midwrite_client(void *arg)
 {
-    ipcx_channel *ch = connect_retry("midwrite");
+    ipcx_channel *ch = tc_connect("midwrite");
     for (uint32_t i = 0; i < 2; i++) {
         uint32_t v;
         CHECK_RC(ipcx_channel_recv(ch, &v, sizeof v, BOUND), sizeof v);
@@ -605,8 +532,8 @@ static void test_killed_mid_write(void)
 {
     sub_ns(__func__);
     memset(sh, 0, sizeof *sh);
-    pid_t s = spawn(midwrite_server, NULL);
-    pid_t c = spawn(midwrite_client, NULL);
+    pid_t s = tc_spawn(midwrite_server, NULL);
+    pid_t c = tc_spawn(midwrite_client, NULL);
     strike(c, s, HOW_KILL);
     CHECK(tu_wait(c) == 0);
     report_latency("client blocked behind a half-written message, server is "
@@ -620,10 +547,10 @@ static void test_killed_mid_write(void)
 
 static int fan_server(void *arg)
 {
-    ipcx_port *p = listen_on("fan", 4, 64);
+    ipcx_port *p = tc_listen("fan", 4, 64, 0);
     ipcx_channel *ch[FAN];
     for (int i = 0; i < FAN; i++) {
-        ch[i] = accept_one(p);
+        ch[i] = tc_accept(p);
     }
     (void)ch;
     atomic_store(&sh->victim_ready, 1);
@@ -634,7 +561,7 @@ static int fan_server(void *arg)
 static int fan_client(void *arg)
 {
     int slot = (int)(intptr_t)arg;
-    ipcx_channel *ch = connect_retry("fan");
+    ipcx_channel *ch = tc_connect("fan");
     block_and_record(ch, OP_RECV, slot);
     CHECK_RC(atomic_load(&sh->rc[slot]), -EPIPE);
     ipcx_channel_close(ch);
@@ -646,12 +573,12 @@ static void test_server_with_clients_killed(void)
 {
     sub_ns(__func__);
     memset(sh, 0, sizeof *sh);
-    pid_t s = spawn(fan_server, NULL);
+    pid_t s = tc_spawn(fan_server, NULL);
     pid_t c[FAN];
     for (intptr_t i = 0; i < FAN; i++) {
-        c[i] = spawn(fan_client, (void *)i);
+        c[i] = tc_spawn(fan_client, (void *)i);
     }
-    wait_step(&sh->victim_ready, 1);
+    tc_wait_step(&sh->victim_ready, 1);
     for (int i = 0; i < FAN; i++) {
         while (atomic_load(&sh->tid[i]) == 0) {
             tu_pause_ms(1);
@@ -673,8 +600,8 @@ static void test_server_with_clients_killed(void)
 
 static int fdwatch_server(void *arg)
 {
-    ipcx_port *p = listen_on("fdwatch", 4, 64);
-    ipcx_channel *ch = accept_one(p);
+    ipcx_port *p = tc_listen("fdwatch", 4, 64, 0);
+    ipcx_channel *ch = tc_accept(p);
     int fd = ipcx_channel_fd(ch);
     CHECK(fd >= 0);
     char buf[64];
@@ -698,7 +625,7 @@ static int fdwatch_server(void *arg)
 
 static int fdwatch_client(void *arg)
 {
-    ipcx_channel *ch = connect_retry("fdwatch");
+    ipcx_channel *ch = tc_connect("fdwatch");
     CHECK_RC(ipcx_channel_send(ch, "hello", 6, BOUND), 0);
     atomic_store(&sh->victim_ready, 1);
     pause();
@@ -711,8 +638,8 @@ static void test_fd_readable_on_death(void)
 {
     sub_ns(__func__);
     memset(sh, 0, sizeof *sh);
-    pid_t s = spawn(fdwatch_server, NULL);
-    pid_t c = spawn(fdwatch_client, NULL);
+    pid_t s = tc_spawn(fdwatch_server, NULL);
+    pid_t c = tc_spawn(fdwatch_client, NULL);
     strike(s, c, HOW_KILL);
     CHECK(tu_wait(s) == 0);
     report_latency("server polling the channel's fd, client is SIGKILLed");
@@ -723,7 +650,7 @@ static void test_fd_readable_on_death(void)
 
 static int stale_server(void *arg)
 {
-    ipcx_port *p = listen_on("stale", 4, 64);
+    ipcx_port *p = tc_listen("stale", 4, 64, 0);
     (void)p;
     atomic_store(&sh->victim_ready, 1);
     pause();
@@ -745,7 +672,7 @@ static int count_names(const char *name, void *arg)
 
 static int stale_client(void *arg)
 {
-    ipcx_channel *ch = connect_retry("stale");
+    ipcx_channel *ch = tc_connect("stale");
     CHECK_RC(ipcx_channel_send(ch, "new server?", 12, BOUND), 0);
     char buf[64];
     CHECK_RC(ipcx_channel_recv(ch, buf, sizeof buf, BOUND), 4);
@@ -760,8 +687,8 @@ static void test_stale_port(void)
 {
     sub_ns(__func__);
     memset(sh, 0, sizeof *sh);
-    pid_t s = spawn(stale_server, NULL);
-    wait_step(&sh->victim_ready, 1);
+    pid_t s = tc_spawn(stale_server, NULL);
+    tc_wait_step(&sh->victim_ready, 1);
     CHECK(kill(s, SIGKILL) == 0);
     CHECK(tu_wait(s) == 128 + SIGKILL);
     char path[512];
@@ -775,14 +702,14 @@ static void test_stale_port(void)
     CHECK((tu_now_ns() - t0) / 1000000 < LATENCY_OK);
     CHECK(ch == NULL);
 
-    ipcx_port *p = listen_on("stale", 4, 64);
+    ipcx_port *p = tc_listen("stale", 4, 64, 0);
     CHECK(lstat(path, &st1) == 0 && S_ISSOCK(st1.st_mode));
     CHECK(st1.st_ino != st0.st_ino);
     struct names ns = {0, 0};
     CHECK_RC(ipcx_port_list(count_names, &ns), 0);
     CHECK(ns.n == 1 && ns.stale == 1);
-    pid_t c = spawn(stale_client, NULL);
-    ch = accept_one(p);
+    pid_t c = tc_spawn(stale_client, NULL);
+    ch = tc_accept(p);
     char buf[64];
     CHECK_RC(ipcx_channel_recv(ch, buf, sizeof buf, BOUND), 12);
     CHECK_RC(ipcx_channel_send(ch, "yes", 4, BOUND), 0);
@@ -795,25 +722,25 @@ static void test_stale_port(void)
 static int pending_server(void *arg)
 {
     enum how how = (enum how)(intptr_t)arg;
-    ipcx_port *p = listen_on("pending", 4, 64);
+    ipcx_port *p = tc_listen("pending", 4, 64, 0);
     atomic_store(&sh->victim_ready, 1);
     if (how == HOW_KILL) {
         pause();
         _exit(99);
     }
-    wait_step(&sh->go, 1);
+    tc_wait_step(&sh->go, 1);
     atomic_store(&sh->t_event, tu_now_ns());
     if (how == HOW_EXIT) {
         _exit(0);
     }
     ipcx_port_close(p); /* never accepted anyone */
-    wait_step(&sh->done, 1);
+    tc_wait_step(&sh->done, 1);
     return 0;
 }
 
 static int pending_client(void *arg)
 {
-    wait_step(&sh->victim_ready, 1);
+    tc_wait_step(&sh->victim_ready, 1);
     ipcx_channel *ch = NULL;
     atomic_store(&sh->tid[0], gettid());
     atomic_store(&sh->nthreads, 1);
@@ -832,8 +759,8 @@ static void test_port_gone_while_connecting(void)
     sub_ns(__func__);
     for (int how = HOW_CLOSE; how <= HOW_KILL; how++) {
         memset(sh, 0, sizeof *sh);
-        pid_t s = spawn(pending_server, (void *)(intptr_t)how);
-        pid_t c = spawn(pending_client, NULL);
+        pid_t s = tc_spawn(pending_server, (void *)(intptr_t)how);
+        pid_t c = tc_spawn(pending_client, NULL);
         strike(c, s, (enum how)how);
         CHECK(tu_wait(c) == 0);
         long rc = atomic_load(&sh->rc[0]);
@@ -854,8 +781,8 @@ static void test_port_gone_while_connecting(void)
 
 static int forking_server(void *arg)
 {
-    ipcx_port *p = listen_on("forker", 4, 64);
-    ipcx_channel *ch = accept_one(p);
+    ipcx_port *p = tc_listen("forker", 4, 64, 0);
+    ipcx_channel *ch = tc_accept(p);
     (void)ch;
     /* A helper process that has nothing to do with ipcx (a worker, or a
      * child about to exec). */
@@ -874,7 +801,7 @@ static int forking_server(void *arg)
 
 static int forker_client(void *arg)
 {
-    ipcx_channel *ch = connect_retry("forker");
+    ipcx_channel *ch = tc_connect("forker");
     atomic_store(&sh->nthreads, 1);
     atomic_store(&sh->waiter_ready, 1);
     block_and_record(ch, OP_RECV, 0);
@@ -890,8 +817,8 @@ static void test_server_forked_then_killed(void)
 {
     sub_ns(__func__);
     memset(sh, 0, sizeof *sh);
-    pid_t s = spawn(forking_server, NULL);
-    pid_t c = spawn(forker_client, NULL);
+    pid_t s = tc_spawn(forking_server, NULL);
+    pid_t c = tc_spawn(forker_client, NULL);
     strike(c, s, HOW_KILL);
     CHECK(tu_wait(s) == 128 + SIGKILL);
     /* The helper holds copies of the server's descriptors (fork() copies
@@ -942,15 +869,15 @@ static struct sh_pidns *shp;
 
 static int pidns_server(void *arg)
 {
-    ipcx_port *p = listen_on("pidns", 4, 64);
+    ipcx_port *p = tc_listen("pidns", 4, 64, 0);
     atomic_store(&shp->server, getpid());
-    ipcx_channel *ch = accept_one(p);
-    wait_step(&shp->decoy_gone, 1);
+    ipcx_channel *ch = tc_accept(p);
+    tc_wait_step(&shp->decoy_gone, 1);
     tu_pause_ms(200);
     /* (-EPIPE if the client wrongly gave up on us: checked by the
      * parent through the client's result.) */
     (void)ipcx_channel_send(ch, "still here", 11, BOUND);
-    wait_step(&shp->done, 1);
+    tc_wait_step(&shp->done, 1);
     ipcx_channel_close(ch);
     ipcx_port_close(p);
     return 0;
@@ -985,7 +912,7 @@ static int pidns_init(void)
         CHECK(tu_wait(decoy) == 0);
         return 0;
     }
-    ipcx_channel *ch = connect_retry("pidns");
+    ipcx_channel *ch = tc_connect("pidns");
     CHECK(write(go[1], "x", 1) == 1);
     CHECK(tu_wait(decoy) == 0);
     atomic_store(&shp->decoy_gone, 1);
@@ -1022,8 +949,8 @@ static void test_client_in_pid_namespace(void)
         return;
     }
     shp = tu_shared_map(sizeof *shp);
-    pid_t s = spawn(pidns_server, NULL);
-    pid_t c = spawn(pidns_client, NULL);
+    pid_t s = tc_spawn(pidns_server, NULL);
+    pid_t c = tc_spawn(pidns_client, NULL);
     int crc = tu_wait(c);
     if (atomic_load(&shp->skip)) {
         printf("test_client_in_pid_namespace: no pid namespace, skipped\n");

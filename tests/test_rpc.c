@@ -8,7 +8,7 @@
  * epoll on ipcx_channel_fd() and ipcx_port_fd().  Every server and client
  * is a real process.
  */
-#include "testutil.h"
+#include "chanutil.h"
 
 #include <fcntl.h>
 #include <poll.h>
@@ -16,7 +16,6 @@
 #include <signal.h>
 #include <stdatomic.h>
 #include <sys/epoll.h>
-#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -26,7 +25,7 @@
 #define SCALE 1
 #endif
 
-#define BOUND IPCX_SEC(10) /* no step of a healthy test waits longer */
+#define BOUND TC_BOUND
 
 /* ---- helpers ---- */
 
@@ -41,82 +40,9 @@ static void sub_ns(const char *name)
     CHECK(setenv("IPCX_DIR", dir, 1) == 0);
 }
 
-/* tu_spawn(), with the child killed if its parent dies first: a subtest
- * that fails leaves no peer behind to wait out its timeouts. */
-struct tramp {
-    int (*fn)(void *);
-    void *arg;
-    pid_t parent;
-};
-
-static int trampoline(void *p)
-{
-    struct tramp *t = p;
-    CHECK(prctl(PR_SET_PDEATHSIG, SIGKILL) == 0);
-    if (getppid() != t->parent) {
-        return 1; /* the parent is gone already */
-    }
-    return t->fn(t->arg);
-}
-
-static pid_t spawn(int (*fn)(void *), void *arg)
-{
-    struct tramp t = {fn, arg, getpid()};
-    return tu_spawn(trampoline, &t);
-}
-
-static ipcx_port *listen_on(const char *name, uint32_t capacity,
-                            uint32_t max_msg)
-{
-    ipcx_port_attr a;
-    ipcx_port_attr_init(&a);
-    a.capacity = capacity;
-    a.max_msg_size = max_msg;
-    ipcx_port *p = NULL;
-    CHECK_RC(ipcx_port_listen(name, &a, &p), 0);
-    return p;
-}
-
-static ipcx_channel *connect_retry(const char *name)
-{
-    for (int i = 0; i < 10000; i++) {
-        ipcx_channel *ch = NULL;
-        int rc = ipcx_connect(name, BOUND, &ch);
-        if (rc == 0) {
-            return ch;
-        }
-        if (rc != -ENOENT && rc != -ECONNREFUSED) {
-            fprintf(stderr, "connect '%s': %s\n", name, ipcx_strerror(rc));
-            exit(1);
-        }
-        tu_pause_ms(1);
-    }
-    fprintf(stderr, "port '%s' never appeared\n", name);
-    exit(1);
-}
-
-static ipcx_channel *accept_one(ipcx_port *p)
-{
-    ipcx_channel *ch = NULL;
-    CHECK_RC(ipcx_port_accept(p, BOUND, NULL, NULL, &ch), 0);
-    return ch;
-}
-
 static void send_str(ipcx_channel *ch, const char *s)
 {
     CHECK_RC(ipcx_channel_send(ch, s, strlen(s) + 1, BOUND), 0);
-}
-
-static void recv_str(ipcx_channel *ch, const char *want, int64_t timeout)
-{
-    char buf[256];
-    long n = ipcx_channel_recv(ch, buf, sizeof buf, timeout);
-    if (n != (long)strlen(want) + 1 || memcmp(buf, want, (size_t)n) != 0) {
-        fprintf(stderr, "recv: got %ld (%s) '%.*s', wanted '%s'\n", n,
-                n < 0 ? ipcx_strerror((int)n) : "", n > 0 ? (int)n : 0, buf,
-                want);
-        exit(1);
-    }
 }
 
 /* A request received with its token; fails the test otherwise. */
@@ -133,18 +59,6 @@ static long recv_request(ipcx_channel *ch, void *buf, size_t cap,
     }
     *token = info.token;
     return n;
-}
-
-static void wait_step(_Atomic int *step, int want)
-{
-    for (int i = 0; i < 10000; i++) {
-        if (atomic_load(step) >= want) {
-            return;
-        }
-        tu_pause_ms(1);
-    }
-    fprintf(stderr, "timed out waiting for step %d\n", want);
-    exit(1);
 }
 
 static long long ms_since(long long t0)
@@ -217,7 +131,7 @@ static void call_checked(ipcx_channel *ch, uint32_t tag, uint32_t seq,
 
 static int basic_client(void *arg)
 {
-    ipcx_channel *ch = connect_retry("basic");
+    ipcx_channel *ch = tc_connect("basic");
     long max = ipcx_channel_max_msg_size(ch);
     CHECK(max == 256);
     char rep[256];
@@ -246,9 +160,9 @@ static int basic_client(void *arg)
 static void test_call_basic(void)
 {
     sub_ns(__func__);
-    ipcx_port *p = listen_on("basic", 4, 256);
-    pid_t c = spawn(basic_client, NULL);
-    ipcx_channel *ch = accept_one(p);
+    ipcx_port *p = tc_listen("basic", 4, 256, 0);
+    pid_t c = tc_spawn(basic_client, NULL);
+    ipcx_channel *ch = tc_accept(p);
     unsigned char buf[256];
     uint64_t last = 0;
     int requests = 0, notes = 0;
@@ -296,7 +210,7 @@ static void *caller_thread(void *arg)
 
 static int threads_client(void *arg)
 {
-    ipcx_channel *ch = connect_retry("threads");
+    ipcx_channel *ch = tc_connect("threads");
     pthread_t t[CALLERS];
     struct caller c[CALLERS];
     for (uint32_t i = 0; i < CALLERS; i++) {
@@ -353,9 +267,9 @@ static void send_callback(ipcx_channel *ch, uint32_t kind, uint32_t v)
 static void test_call_threads(void)
 {
     sub_ns(__func__);
-    ipcx_port *p = listen_on("threads", 16, 300);
-    pid_t c = spawn(threads_client, NULL);
-    ipcx_channel *ch = accept_one(p);
+    ipcx_port *p = tc_listen("threads", 16, 300, 0);
+    pid_t c = tc_spawn(threads_client, NULL);
+    ipcx_channel *ch = tc_accept(p);
     struct pending {
         uint64_t token;
         size_t len;
@@ -421,8 +335,8 @@ static void test_call_threads(void)
 
 static int callbacks_server(void *arg)
 {
-    ipcx_port *p = listen_on("cb", 4, 64);
-    ipcx_channel *ch = accept_one(p);
+    ipcx_port *p = tc_listen("cb", 4, 64, 0);
+    ipcx_channel *ch = tc_accept(p);
     send_str(ch, "early"); /* before the client even calls */
     char buf[64];
     uint64_t token;
@@ -445,7 +359,7 @@ static int callbacks_server(void *arg)
         snprintf(cb, sizeof cb, "cb%d.after", round);
         send_str(ch, cb);
     }
-    recv_str(ch, "done", BOUND);
+    tc_recv_str(ch, "done", BOUND);
     ipcx_channel_close(ch);
     ipcx_port_close(p);
     return 0;
@@ -458,18 +372,18 @@ static int callbacks_server(void *arg)
 static void test_callbacks_during_call(void)
 {
     sub_ns(__func__);
-    pid_t s = spawn(callbacks_server, NULL);
-    ipcx_channel *ch = connect_retry("cb");
+    pid_t s = tc_spawn(callbacks_server, NULL);
+    ipcx_channel *ch = tc_connect("cb");
     tu_pause_ms(20); /* let "early" arrive first */
     for (int round = 0; round < 20; round++) {
         call_checked(ch, 1, (uint32_t)round, 60);
         if (round == 0) {
-            recv_str(ch, "early", 0);
+            tc_recv_str(ch, "early", 0);
         }
         for (int i = 0; i < 5; i++) {
             char cb[32];
             snprintf(cb, sizeof cb, "cb%d.%d", round, i);
-            recv_str(ch, cb, BOUND);
+            tc_recv_str(ch, cb, BOUND);
         }
         if (round == 0) {
             char buf[64];
@@ -480,7 +394,7 @@ static void test_callbacks_during_call(void)
         }
         char cb[32];
         snprintf(cb, sizeof cb, "cb%d.after", round);
-        recv_str(ch, cb, BOUND);
+        tc_recv_str(ch, cb, BOUND);
     }
     char buf[64];
     CHECK_RC(ipcx_channel_recv(ch, buf, sizeof buf, 0), -EAGAIN);
@@ -498,13 +412,13 @@ static struct sh_late *shl;
 
 static int late_server(void *arg)
 {
-    ipcx_port *p = listen_on("late", 4, 64);
-    ipcx_channel *ch = accept_one(p);
+    ipcx_port *p = tc_listen("late", 4, 64, 0);
+    ipcx_channel *ch = tc_accept(p);
     char a[64], b[64];
     uint64_t ta, tb;
     /* Round 1: the late reply arrives before the next call. */
     long na = recv_request(ch, a, sizeof a, &ta);
-    wait_step(&shl->step, 1); /* the caller gave up */
+    tc_wait_step(&shl->step, 1); /* the caller gave up */
     reply_answer(ch, ta, (unsigned char *)a, (size_t)na);
     atomic_store(&shl->step, 2);
     long nb = recv_request(ch, b, sizeof b, &tb);
@@ -512,18 +426,18 @@ static int late_server(void *arg)
     reply_answer(ch, tb, (unsigned char *)b, (size_t)nb);
     /* Round 2: the late reply arrives while the next call waits. */
     na = recv_request(ch, a, sizeof a, &ta);
-    wait_step(&shl->step, 3);
+    tc_wait_step(&shl->step, 3);
     nb = recv_request(ch, b, sizeof b, &tb);
     reply_answer(ch, ta, (unsigned char *)a, (size_t)na);
     tu_pause_ms(50);
     reply_answer(ch, tb, (unsigned char *)b, (size_t)nb);
     /* Round 3: a call with timeout 0 still sends its request. */
     na = recv_request(ch, a, sizeof a, &ta);
-    wait_step(&shl->step, 4);
+    tc_wait_step(&shl->step, 4);
     reply_answer(ch, ta, (unsigned char *)a, (size_t)na);
     nb = recv_request(ch, b, sizeof b, &tb);
     reply_answer(ch, tb, (unsigned char *)b, (size_t)nb);
-    recv_str(ch, "done", BOUND);
+    tc_recv_str(ch, "done", BOUND);
     ipcx_channel_close(ch);
     ipcx_port_close(p);
     return 0;
@@ -535,8 +449,8 @@ static void test_late_reply(void)
 {
     sub_ns(__func__);
     shl = tu_shared_map(sizeof *shl);
-    pid_t s = spawn(late_server, NULL);
-    ipcx_channel *ch = connect_retry("late");
+    pid_t s = tc_spawn(late_server, NULL);
+    ipcx_channel *ch = tc_connect("late");
     char rep[64];
     long long t0 = tu_now_ns();
     CHECK_RC(ipcx_call(ch, "A1", 3, rep, sizeof rep, IPCX_MSEC(100)),
@@ -545,7 +459,7 @@ static void test_late_reply(void)
     printf("call timeout 100 ms: returned after %lld ms\n", ms);
     CHECK(ms >= 100 && ms < 2000);
     atomic_store(&shl->step, 1);
-    wait_step(&shl->step, 2);
+    tc_wait_step(&shl->step, 2);
     tu_pause_ms(20);
     call_checked(ch, 2, 1, 60);
 
@@ -569,8 +483,8 @@ static void test_late_reply(void)
 
 static int odd_server(void *arg)
 {
-    ipcx_port *p = listen_on("odd", 4, 100);
-    ipcx_channel *ch = accept_one(p);
+    ipcx_port *p = tc_listen("odd", 4, 100, 0);
+    ipcx_channel *ch = tc_accept(p);
     char buf[100], big[101];
     memset(big, 'R', sizeof big);
     uint64_t t;
@@ -591,7 +505,7 @@ static int odd_server(void *arg)
     /* 4: normal again. */
     n = recv_request(ch, buf, sizeof buf, &t);
     reply_answer(ch, t, (unsigned char *)buf, (size_t)n);
-    recv_str(ch, "done", BOUND);
+    tc_recv_str(ch, "done", BOUND);
     ipcx_channel_close(ch);
     ipcx_port_close(p);
     return 0;
@@ -600,8 +514,8 @@ static int odd_server(void *arg)
 static void test_odd_replies(void)
 {
     sub_ns(__func__);
-    pid_t s = spawn(odd_server, NULL);
-    ipcx_channel *ch = connect_retry("odd");
+    pid_t s = tc_spawn(odd_server, NULL);
+    ipcx_channel *ch = tc_connect("odd");
     char rep[128];
     memset(rep, 0, sizeof rep);
     CHECK_RC(ipcx_call(ch, "q1", 3, rep, 99, BOUND), -EMSGSIZE);
@@ -650,7 +564,7 @@ static void *bidi_responder(void *arg)
 
 static int bidi_client(void *arg)
 {
-    ipcx_channel *ch = connect_retry("bidi");
+    ipcx_channel *ch = tc_connect("bidi");
     pthread_t callers[BIDI_CALLERS], responders[2];
     struct caller c[BIDI_CALLERS];
     for (int i = 0; i < 2; i++) {
@@ -678,9 +592,9 @@ static int bidi_client(void *arg)
 static void test_bidirectional_calls(void)
 {
     sub_ns(__func__);
-    ipcx_port *p = listen_on("bidi", 8, 200);
-    pid_t c = spawn(bidi_client, NULL);
-    ipcx_channel *ch = accept_one(p);
+    ipcx_port *p = tc_listen("bidi", 8, 200, 0);
+    pid_t c = tc_spawn(bidi_client, NULL);
+    ipcx_channel *ch = tc_accept(p);
     unsigned char buf[256];
     uint32_t served = 0, nested = 0;
     for (;;) {
@@ -721,7 +635,7 @@ static void *ep_caller(void *arg)
 static int ep_client(void *arg)
 {
     uint32_t id = (uint32_t)(uintptr_t)arg;
-    ipcx_channel *ch = connect_retry("ep");
+    ipcx_channel *ch = tc_connect("ep");
     /* Two threads of 500 calls each. */
     pthread_t t[2];
     struct caller c[2] = {{ch, id * 2}, {ch, id * 2 + 1}};
@@ -791,14 +705,14 @@ static int ep_serve(struct ep_conn *conn)
 static void test_epoll_server(void)
 {
     sub_ns(__func__);
-    ipcx_port *p = listen_on("ep", 8, 128);
+    ipcx_port *p = tc_listen("ep", 8, 128, 0);
     int ep = epoll_create1(EPOLL_CLOEXEC);
     CHECK(ep >= 0);
     struct epoll_event ev = {.events = EPOLLIN, .data.u32 = UINT32_MAX};
     CHECK(epoll_ctl(ep, EPOLL_CTL_ADD, ipcx_port_fd(p), &ev) == 0);
     pid_t kids[EP_CLIENTS];
     for (uintptr_t i = 0; i < EP_CLIENTS; i++) {
-        kids[i] = spawn(ep_client, (void *)i);
+        kids[i] = tc_spawn(ep_client, (void *)i);
     }
     struct ep_conn conns[EP_CLIENTS];
     memset(conns, 0, sizeof conns);
@@ -877,12 +791,12 @@ static int poll_in(int fd, int ms)
 
 static int fd_client(void *arg)
 {
-    ipcx_channel *ch = connect_retry("fd");
+    ipcx_channel *ch = tc_connect("fd");
     send_str(ch, "early");
     atomic_store(&shf->step, 1);
-    wait_step(&shf->step, 2);
+    tc_wait_step(&shf->step, 2);
     send_str(ch, "later");
-    wait_step(&shf->step, 3);
+    tc_wait_step(&shf->step, 3);
     ipcx_channel_close(ch);
     return 0;
 }
@@ -893,10 +807,10 @@ static void test_fd_readiness(void)
 {
     sub_ns(__func__);
     shf = tu_shared_map(sizeof *shf);
-    ipcx_port *p = listen_on("fd", 4, 64);
-    pid_t c = spawn(fd_client, NULL);
-    ipcx_channel *ch = accept_one(p);
-    wait_step(&shf->step, 1);
+    ipcx_port *p = tc_listen("fd", 4, 64, 0);
+    pid_t c = tc_spawn(fd_client, NULL);
+    ipcx_channel *ch = tc_accept(p);
+    tc_wait_step(&shf->step, 1);
     int fd = ipcx_channel_fd(ch);
     CHECK(fd >= 0);
     CHECK(fcntl(fd, F_GETFD) & FD_CLOEXEC);
@@ -908,13 +822,13 @@ static void test_fd_readiness(void)
         fprintf(stderr, "fd not readable with a message waiting\n");
     }
     CHECK(ready);
-    recv_str(ch, "early", 0);
+    tc_recv_str(ch, "early", 0);
     char buf[64];
     CHECK_RC(ipcx_channel_recv(ch, buf, sizeof buf, 0), -EAGAIN);
     CHECK(!poll_in(fd, 0));
     atomic_store(&shf->step, 2);
     CHECK(poll_in(fd, 10000));
-    recv_str(ch, "later", 0);
+    tc_recv_str(ch, "later", 0);
     CHECK_RC(ipcx_channel_recv(ch, buf, sizeof buf, 0), -EAGAIN);
     CHECK(!poll_in(fd, 50));
     atomic_store(&shf->step, 3);
@@ -927,8 +841,8 @@ static void test_fd_readiness(void)
 
 static int fdcall_server(void *arg)
 {
-    ipcx_port *p = listen_on("fdcall", 8, 64);
-    ipcx_channel *ch = accept_one(p);
+    ipcx_port *p = tc_listen("fdcall", 8, 64, 0);
+    ipcx_channel *ch = tc_accept(p);
     char buf[64];
     uint64_t t;
     for (int i = 0; i < FDCALL_ROUNDS; i++) {
@@ -939,7 +853,7 @@ static int fdcall_server(void *arg)
         snprintf(cb, sizeof cb, "event %d", i);
         send_str(ch, cb);
     }
-    recv_str(ch, "done", BOUND);
+    tc_recv_str(ch, "done", BOUND);
     ipcx_channel_close(ch);
     ipcx_port_close(p);
     return 0;
@@ -952,8 +866,8 @@ static int fdcall_server(void *arg)
 static void test_fd_with_calls(void)
 {
     sub_ns(__func__);
-    pid_t s = spawn(fdcall_server, NULL);
-    ipcx_channel *ch = connect_retry("fdcall");
+    pid_t s = tc_spawn(fdcall_server, NULL);
+    ipcx_channel *ch = tc_connect("fdcall");
     int fd = ipcx_channel_fd(ch);
     CHECK(fd >= 0);
     int missed = 0;
@@ -967,7 +881,7 @@ static void test_fd_with_calls(void)
             missed++;
             break; /* one is enough: each costs the whole poll timeout */
         }
-        recv_str(ch, cb, BOUND);
+        tc_recv_str(ch, cb, BOUND);
         char buf[64];
         CHECK_RC(ipcx_channel_recv(ch, buf, sizeof buf, 0), -EAGAIN);
     }
@@ -991,8 +905,8 @@ static void test_fd_with_calls(void)
 
 static int order_server(void *arg)
 {
-    ipcx_port *p = listen_on("order", 8, 64);
-    ipcx_channel *ch = accept_one(p);
+    ipcx_port *p = tc_listen("order", 8, 64, 0);
+    ipcx_channel *ch = tc_accept(p);
     char buf[64];
     uint64_t t;
     uint32_t events = 0;
@@ -1008,7 +922,7 @@ static int order_server(void *arg)
     }
     uint32_t end = UINT32_MAX;
     CHECK_RC(ipcx_channel_send(ch, &end, sizeof end, BOUND), 0);
-    recv_str(ch, "done", BOUND);
+    tc_recv_str(ch, "done", BOUND);
     ipcx_channel_close(ch);
     ipcx_port_close(p);
     return 0;
@@ -1029,8 +943,8 @@ static void *order_caller(void *arg)
 static void test_event_order_with_callers(void)
 {
     sub_ns(__func__);
-    pid_t s = spawn(order_server, NULL);
-    ipcx_channel *ch = connect_retry("order");
+    pid_t s = tc_spawn(order_server, NULL);
+    ipcx_channel *ch = tc_connect("order");
     pthread_t t[ORDER_CALLERS];
     struct caller c[ORDER_CALLERS];
     for (uint32_t i = 0; i < ORDER_CALLERS; i++) {
