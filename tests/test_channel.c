@@ -21,6 +21,7 @@
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -209,8 +210,9 @@ static long long ms_since(long long t0)
 
 /* ---- arguments and attributes ---- */
 
-#define SENTINEL_PORT ((ipcx_port *)(uintptr_t)0x5a5a)
-#define SENTINEL_CH   ((ipcx_channel *)(uintptr_t)0x6b6b)
+#define SENTINEL_PORT   ((ipcx_port *)(uintptr_t)0x5a5a)
+#define SENTINEL_CH     ((ipcx_channel *)(uintptr_t)0x6b6b)
+#define SENTINEL_REGION ((ipcx_region *)(uintptr_t)0x7c7c)
 
 static const char *bad_names[] = {"",      ".hidden", "a/b",        "x y", "..",
                                   "tab\t", "é",       "semi;colon", NULL};
@@ -1596,6 +1598,557 @@ static void test_close_removes_only_own(void)
     CHECK(lstat(path, &st) < 0 && errno == ENOENT);
 }
 
+/* ---- regions over a channel ---- */
+
+#define RG_SIZE (4 * 4096)
+
+static unsigned char pattern(size_t i, unsigned seed)
+{
+    return (unsigned char)(i * 31 + seed * 7 + 1);
+}
+
+static void fill(ipcx_region *r, unsigned seed)
+{
+    unsigned char *m = ipcx_region_addr(r);
+    for (size_t i = 0; i < ipcx_region_size(r); i++) {
+        m[i] = pattern(i, seed);
+    }
+}
+
+/* Does R hold the pattern of SEED, but for [SKIP, SKIP + SKIPLEN)? */
+static int has_pattern(const ipcx_region *r, unsigned seed, size_t skip,
+                       size_t skiplen)
+{
+    const unsigned char *m = ipcx_region_addr(r);
+    for (size_t i = 0; i < ipcx_region_size(r); i++) {
+        if ((i < skip || i >= skip + skiplen) && m[i] != pattern(i, seed)) {
+            fprintf(stderr, "region byte %zu is %u, wanted %u\n", i, m[i],
+                    pattern(i, seed));
+            return 0;
+        }
+    }
+    return 1;
+}
+
+/* The permissions ("rw-s", "r--s") of this process's mapping at ADDR. */
+static const char *map_perms(const void *addr)
+{
+    static char perms[8];
+    char line[512];
+    FILE *f = fopen("/proc/self/maps", "r");
+    CHECK(f != NULL);
+    perms[0] = '\0';
+    while (fgets(line, sizeof line, f) != NULL) {
+        unsigned long start;
+        char p[8];
+        if (sscanf(line, "%lx-%*x %7s", &start, p) == 2 &&
+            start == (unsigned long)(uintptr_t)addr) {
+            snprintf(perms, sizeof perms, "%s", p);
+            break;
+        }
+    }
+    fclose(f);
+    return perms;
+}
+
+static ipcx_region *anon_region(size_t size, unsigned seed)
+{
+    ipcx_region *r = NULL;
+    CHECK_RC(ipcx_region_create_anon(size, &r), 0);
+    fill(r, seed);
+    return r;
+}
+
+static ipcx_region *recv_region(ipcx_channel *ch, unsigned flags)
+{
+    ipcx_region *r = NULL;
+    CHECK_RC(ipcx_channel_recv_region(ch, flags, &r, BOUND), 0);
+    CHECK(r != NULL);
+    return r;
+}
+
+static int count_names(const char *name, void *arg)
+{
+    (*(int *)arg)++;
+    return 0;
+}
+
+static const char from_client[] = "from the client";
+static const char from_server[] = "from the server";
+
+static int shared_client(void *arg)
+{
+    ipcx_channel *ch = tc_connect(arg);
+    ipcx_region *r = recv_region(ch, 0);
+    CHECK(ipcx_region_size(r) == RG_SIZE);
+    CHECK(ipcx_region_is_sealed(r) == 0);
+    CHECK(strcmp(map_perms(ipcx_region_addr(r)), "rw-s") == 0);
+    CHECK(has_pattern(r, 1, 0, 0));
+    unsigned char *m = ipcx_region_addr(r);
+    memcpy(m + 100, from_client, sizeof from_client);
+    send_str(ch, "written", BOUND);
+    tc_recv_str(ch, "look again", BOUND);
+    CHECK(memcmp(m + 8192, from_server, sizeof from_server) == 0);
+    ipcx_region_detach(r);
+    send_str(ch, "done", BOUND);
+    CHECK_RC(ipcx_channel_recv_region(ch, 0, &r, BOUND), -EPIPE);
+    ipcx_channel_close(ch);
+    return 0;
+}
+
+/* An anonymous region handed over a channel is one memory in both
+ * processes: the client sees the server's pattern, the server sees what
+ * the client writes, and the other way round. */
+static void test_region_shared(void)
+{
+    sub_ns(__func__);
+    ipcx_port *p = tc_listen("rg", 4, 64, 0);
+    pid_t c = tc_spawn(shared_client, "rg");
+    ipcx_channel *ch = tc_accept(p);
+    ipcx_region *r = anon_region(RG_SIZE, 1);
+    CHECK_RC(ipcx_channel_send_region(ch, r, BOUND), 0);
+    tc_recv_str(ch, "written", BOUND);
+    unsigned char *m = ipcx_region_addr(r);
+    CHECK(memcmp(m + 100, from_client, sizeof from_client) == 0);
+    CHECK(has_pattern(r, 1, 100, sizeof from_client));
+    memcpy(m + 8192, from_server, sizeof from_server);
+    send_str(ch, "look again", BOUND);
+    tc_recv_str(ch, "done", BOUND);
+    /* Still ours after the client let go. */
+    CHECK(memcmp(m + 100, from_client, sizeof from_client) == 0);
+    ipcx_channel_close(ch);
+    CHECK(tu_wait(c) == 0);
+    ipcx_region_detach(r);
+    ipcx_port_close(p);
+}
+
+#define RG_COUNT 5
+
+static int fifo_client(void *arg)
+{
+    ipcx_channel *ch = tc_connect(arg);
+    /* The regions first: their FIFO does not wait for the messages. */
+    for (unsigned i = 0; i < RG_COUNT; i++) {
+        ipcx_region *r = recv_region(ch, i == 2 ? IPCX_REGION_RDONLY : 0);
+        CHECK(ipcx_region_size(r) == (i + 1) * 4096);
+        CHECK(has_pattern(r, 10 + i, 0, 0));
+        CHECK(strcmp(map_perms(ipcx_region_addr(r)),
+                     i == 2 ? "r--s" : "rw-s") == 0);
+        ipcx_region_detach(r);
+    }
+    ipcx_region *r = NULL;
+    CHECK_RC(ipcx_channel_recv_region(ch, 0, &r, 0), -EAGAIN);
+    for (unsigned i = 0; i < RG_COUNT; i++) {
+        char want[16];
+        snprintf(want, sizeof want, "m%u", i);
+        tc_recv_str(ch, want, BOUND);
+    }
+    send_str(ch, "ok", BOUND);
+    ipcx_channel_close(ch);
+    return 0;
+}
+
+/* Several regions arrive in the order sent, each whole, in a FIFO of their
+ * own beside the messages; IPCX_REGION_RDONLY maps one read-only. */
+static void test_region_fifo(void)
+{
+    sub_ns(__func__);
+    ipcx_port *p = tc_listen("rgfifo", 8, 64, 0);
+    pid_t c = tc_spawn(fifo_client, "rgfifo");
+    ipcx_channel *ch = tc_accept(p);
+    for (unsigned i = 0; i < RG_COUNT; i++) {
+        char msg[16];
+        snprintf(msg, sizeof msg, "m%u", i);
+        send_str(ch, msg, BOUND);
+        ipcx_region *r = anon_region((i + 1) * 4096, 10 + i);
+        CHECK_RC(ipcx_channel_send_region(ch, r, BOUND), 0);
+        ipcx_region_detach(r); /* in flight, the peer's copy lives on */
+    }
+    tc_recv_str(ch, "ok", BOUND);
+    ipcx_channel_close(ch);
+    CHECK(tu_wait(c) == 0);
+    ipcx_port_close(p);
+}
+
+static int sealed_client(void *arg)
+{
+    ipcx_channel *ch = tc_connect(arg);
+    ipcx_region *r = recv_region(ch, 0); /* asks for read-write */
+    CHECK(ipcx_region_is_sealed(r) == 1);
+    CHECK(ipcx_region_size(r) == RG_SIZE);
+    CHECK(has_pattern(r, 3, 0, 0));
+    CHECK(strcmp(map_perms(ipcx_region_addr(r)), "r--s") == 0);
+    int fd = ipcx_region_fd(r);
+    CHECK(fd >= 0);
+    void *w = mmap(NULL, RG_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    CHECK(w == MAP_FAILED && errno == EPERM);
+    CHECK(pwrite(fd, "x", 1, 0) < 0 && errno == EPERM);
+    CHECK(ftruncate(fd, 4096) < 0 && errno == EPERM);
+    CHECK(has_pattern(r, 3, 0, 0));
+    send_str(ch, "checked", BOUND);
+    /* The sealer's own mapping stays writable: it publishes, we read. */
+    tc_recv_str(ch, "look", BOUND);
+    const unsigned char *m = ipcx_region_addr(r);
+    CHECK(memcmp(m + 300, from_server, sizeof from_server) == 0);
+    ipcx_region_detach(r);
+    ipcx_channel_close(ch);
+    return 0;
+}
+
+/* A sealed region arrives read-only, whatever the receiver asks: it cannot
+ * map it writable (EPERM), write or shrink it, while the sender's own
+ * mapping stays writable. */
+static void test_region_sealed(void)
+{
+    sub_ns(__func__);
+    ipcx_port *p = tc_listen("rgseal", 4, 64, 0);
+    pid_t c = tc_spawn(sealed_client, "rgseal");
+    ipcx_channel *ch = tc_accept(p);
+    ipcx_region *r = anon_region(RG_SIZE, 3);
+    CHECK_RC(ipcx_region_seal(r), 0);
+    CHECK(ipcx_region_is_sealed(r) == 1);
+    CHECK_RC(ipcx_channel_send_region(ch, r, BOUND), 0);
+    tc_recv_str(ch, "checked", BOUND);
+    unsigned char *m = ipcx_region_addr(r);
+    memcpy(m + 300, from_server, sizeof from_server);
+    send_str(ch, "look", BOUND);
+    CHECK(tu_wait(c) == 0);
+    ipcx_channel_close(ch);
+    ipcx_region_detach(r);
+    ipcx_port_close(p);
+}
+
+static int waiting_client(void *arg)
+{
+    ipcx_channel *ch = tc_connect(arg);
+    ipcx_region *r = SENTINEL_REGION;
+    CHECK_RC(ipcx_channel_recv_region(ch, 0, &r, 0), -EAGAIN);
+    long long t0 = tu_now_ns();
+    CHECK_RC(ipcx_channel_recv_region(ch, 0, &r, IPCX_MSEC(100)), -ETIMEDOUT);
+    long long ms = ms_since(t0);
+    printf("recv_region timeout 100 ms: returned after %lld ms\n", ms);
+    CHECK(ms >= 100 && ms < 5000);
+    CHECK(r == SENTINEL_REGION);
+    send_str(ch, "ready", BOUND);
+    /* The server sends one region and closes: the region is still ours to
+     * take, then -EPIPE. */
+    r = recv_region(ch, 0);
+    CHECK(has_pattern(r, 4, 0, 0));
+    ipcx_region_detach(r);
+    r = SENTINEL_REGION;
+    t0 = tu_now_ns();
+    CHECK_RC(ipcx_channel_recv_region(ch, 0, &r, BOUND), -EPIPE);
+    printf("recv_region from a closed peer: -EPIPE after %lld ms\n",
+           ms_since(t0));
+    CHECK_RC(ipcx_channel_recv_region(ch, 0, &r, 0), -EPIPE);
+    CHECK(r == SENTINEL_REGION);
+    ipcx_region *mine = anon_region(4096, 5);
+    CHECK_RC(ipcx_channel_send_region(ch, mine, BOUND), -EPIPE);
+    ipcx_region_detach(mine);
+    ipcx_channel_close(ch);
+    return 0;
+}
+
+/* Sends a region to the server, then dies by SIGKILL. */
+static int dying_client(void *arg)
+{
+    ipcx_channel *ch = tc_connect(arg);
+    ipcx_region *r = anon_region(2 * 4096, 6);
+    CHECK_RC(ipcx_channel_send_region(ch, r, BOUND), 0);
+    raise(SIGKILL);
+    return 1;
+}
+
+/* recv_region: timeout 0 with nothing sent answers -EAGAIN, a timeout
+ * -ETIMEDOUT; once the peer closed or died, what it sent is still
+ * received, then -EPIPE, and sends answer -EPIPE. */
+static void test_region_wait_and_gone(void)
+{
+    sub_ns(__func__);
+    ipcx_port *p = tc_listen("rgwait", 4, 64, 0);
+    pid_t c = tc_spawn(waiting_client, "rgwait");
+    ipcx_channel *ch = tc_accept(p);
+    tc_recv_str(ch, "ready", BOUND);
+    ipcx_region *r = anon_region(RG_SIZE, 4);
+    CHECK_RC(ipcx_channel_send_region(ch, r, BOUND), 0);
+    ipcx_region_detach(r);
+    ipcx_channel_close(ch);
+    CHECK(tu_wait(c) == 0);
+
+    c = tc_spawn(dying_client, "rgwait");
+    ch = tc_accept(p);
+    CHECK(tu_wait(c) == 128 + SIGKILL);
+    r = recv_region(ch, 0);
+    CHECK(ipcx_region_size(r) == 2 * 4096);
+    CHECK(has_pattern(r, 6, 0, 0));
+    ipcx_region_detach(r);
+    ipcx_region *none = SENTINEL_REGION;
+    CHECK_RC(ipcx_channel_recv_region(ch, 0, &none, BOUND), -EPIPE);
+    CHECK(none == SENTINEL_REGION);
+    r = anon_region(4096, 7);
+    CHECK_RC(ipcx_channel_send_region(ch, r, BOUND), -EPIPE);
+    ipcx_region_detach(r);
+    ipcx_channel_close(ch);
+    ipcx_port_close(p);
+}
+
+struct sh_rg {
+    _Atomic int step;
+    char nsdir[512];
+};
+static struct sh_rg *shr;
+
+static int holding_client(void *arg)
+{
+    ipcx_channel *ch = tc_connect(arg);
+    ipcx_region *r = recv_region(ch, 0);
+    atomic_store(&shr->step, 1);
+    tc_wait_step(&shr->step, 2);
+    CHECK(has_pattern(r, 8, 0, 0)); /* nobody else wrote it */
+    ipcx_region_detach(r);
+    ipcx_channel_close(ch);
+    return 0;
+}
+
+/* While the client holds the region: nothing in the namespace names it,
+ * and the third's own channel carries no region. */
+static int third_party(void *arg)
+{
+    tc_wait_step(&shr->step, 1);
+    int n = 0;
+    CHECK_RC(ipcx_region_list(count_names, &n), 0);
+    CHECK(n == 0);
+    CHECK(count_visible(shr->nsdir) == 1); /* the port */
+    ipcx_channel *ch = tc_connect(arg);
+    ipcx_region *r = SENTINEL_REGION;
+    CHECK_RC(ipcx_channel_recv_region(ch, 0, &r, 0), -EAGAIN);
+    CHECK(r == SENTINEL_REGION);
+    send_str(ch, "nothing here", BOUND);
+    tc_recv_str(ch, "bye", BOUND);
+    ipcx_channel_close(ch);
+    return 0;
+}
+
+/* A third process cannot reach a region handed over a channel: it has no
+ * name (ipcx_region_list shows nothing, the namespace holds only the port),
+ * and connecting to the same port gives the third a channel of its own. */
+static void test_region_unreachable(void)
+{
+    shr = tu_shared_map(sizeof *shr);
+    snprintf(shr->nsdir, sizeof shr->nsdir, "%s", sub_ns(__func__));
+    ipcx_port *p = tc_listen("rgiso", 4, 64, 0);
+    pid_t c = tc_spawn(holding_client, "rgiso");
+    ipcx_channel *ch = tc_accept(p);
+    ipcx_region *r = anon_region(RG_SIZE, 8);
+    CHECK_RC(ipcx_channel_send_region(ch, r, BOUND), 0);
+    pid_t t = tc_spawn(third_party, "rgiso");
+    ipcx_channel *tch = tc_accept(p);
+    tc_recv_str(tch, "nothing here", BOUND);
+    send_str(tch, "bye", BOUND);
+    CHECK(tu_wait(t) == 0);
+    ipcx_region *none = SENTINEL_REGION;
+    CHECK_RC(ipcx_channel_recv_region(tch, 0, &none, 0), -EPIPE);
+    CHECK(none == SENTINEL_REGION);
+    atomic_store(&shr->step, 2);
+    CHECK(tu_wait(c) == 0);
+    ipcx_channel_close(tch);
+    ipcx_channel_close(ch);
+    ipcx_region_detach(r);
+    ipcx_port_close(p);
+}
+
+/* ---- fork() without exec ---- */
+
+/* Is descriptor FD of this process /dev/null (and close-on-exec)? */
+static int is_devnull(int fd)
+{
+    char path[64], target[64];
+    snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
+    ssize_t n = readlink(path, target, sizeof target - 1);
+    if (n < 0) {
+        return 0;
+    }
+    target[n] = '\0';
+    int fl = fcntl(fd, F_GETFD);
+    return strcmp(target, "/dev/null") == 0 && fl >= 0 && (fl & FD_CLOEXEC);
+}
+
+struct sh_fork {
+    _Atomic int step;
+    _Atomic pid_t child;
+    _Atomic int child_ok; /* 1: the child saw its handle dead */
+};
+static struct sh_fork *shf;
+
+/* The forked child of a server: checks its inherited port is dead, then
+ * lives on, holding whatever fork() gave it, until LIFE[0] reads EOF (the
+ * test closes the other end, or dies). */
+static void forked_child(ipcx_port *p, const int life[2])
+{
+    close(life[1]);
+    ipcx_channel *ch = SENTINEL_CH;
+    int rc = ipcx_port_accept(p, IPCX_SEC(1), NULL, NULL, &ch);
+    int devnull = is_devnull(ipcx_port_fd(p));
+    if (rc != -EBADF || ch != SENTINEL_CH || !devnull) {
+        fprintf(stderr, "forked child: accept %s, port fd %s/dev/null\n",
+                ipcx_strerror(rc), devnull ? "" : "not ");
+    }
+    atomic_store(&shf->child, getpid());
+    atomic_store(&shf->child_ok,
+                 rc == -EBADF && ch == SENTINEL_CH && devnull ? 1 : -1);
+    char c;
+    while (read(life[0], &c, 1) < 0 && errno == EINTR) {
+    }
+    _exit(0);
+}
+
+static int forking_server(void *arg)
+{
+    const int *life = arg;
+    ipcx_port *p = tc_listen("forked", 4, 64, 0);
+    fflush(NULL);
+    pid_t c = fork();
+    CHECK(c >= 0);
+    if (c == 0) {
+        forked_child(p, life);
+    }
+    close(life[0]);
+    close(life[1]);
+    /* The parent's port is untouched by the fork. */
+    ipcx_channel *ch = tc_accept(p);
+    send_str(ch, "from the parent", BOUND);
+    ipcx_channel_close(ch);
+    atomic_store(&shf->step, 1);
+    pause(); /* SIGKILLed */
+    return 1;
+}
+
+/* A server that forks a child (no exec) and then dies is seen dead at once
+ * while the child lives on: clients get -ECONNREFUSED (not -EAGAIN or a
+ * timeout), and the name can be listened on again.  Before the fork guard
+ * the child shared the listening socket and the name lock. */
+static void test_fork_server_dies(void)
+{
+    sub_ns(__func__);
+    shf = tu_shared_map(sizeof *shf);
+    /* The child is reparented to us when the server dies, to be reaped. */
+    CHECK(prctl(PR_SET_CHILD_SUBREAPER, 1) == 0);
+    int life[2];
+    CHECK(pipe2(life, O_CLOEXEC) == 0);
+    pid_t s = tc_spawn(forking_server, life);
+    close(life[0]);
+    ipcx_channel *ch = tc_connect("forked");
+    tc_recv_str(ch, "from the parent", BOUND);
+    ipcx_channel_close(ch);
+    tc_wait_step(&shf->step, 1);
+    for (int i = 0; i < 10000 && atomic_load(&shf->child_ok) == 0; i++) {
+        tu_pause_ms(1);
+    }
+    CHECK(atomic_load(&shf->child_ok) == 1);
+    pid_t c = atomic_load(&shf->child);
+    CHECK(kill(s, SIGKILL) == 0);
+    CHECK(tu_wait(s) == 128 + SIGKILL);
+    CHECK(kill(c, 0) == 0); /* alive, holding what fork() gave it */
+
+    ch = SENTINEL_CH;
+    long long t0 = tu_now_ns();
+    int rc = ipcx_connect("forked", 0, &ch);
+    printf("connect (timeout 0) to a dead server whose child lives: %s "
+           "after %lld ms\n",
+           ipcx_strerror(rc), ms_since(t0));
+    CHECK_RC(rc, -ECONNREFUSED);
+    t0 = tu_now_ns();
+    rc = ipcx_connect("forked", IPCX_SEC(5), &ch);
+    printf("connect (timeout 5 s) to it: %s after %lld ms\n", ipcx_strerror(rc),
+           ms_since(t0));
+    CHECK_RC(rc, -ECONNREFUSED);
+    CHECK(ch == SENTINEL_CH);
+
+    /* A new server takes the name over while the child still lives. */
+    ipcx_port *p = SENTINEL_PORT;
+    CHECK_RC(ipcx_port_listen("forked", NULL, &p), 0);
+    CHECK(p != SENTINEL_PORT);
+    pid_t cl = tc_spawn(real_client, "forked");
+    ch = tc_accept(p);
+    tc_recv_str(ch, "hello", BOUND);
+    send_str(ch, "bye", BOUND);
+    CHECK(tu_wait(cl) == 0);
+    ipcx_channel_close(ch);
+    CHECK(kill(c, 0) == 0);
+    ipcx_port_close(p);
+
+    close(life[1]);
+    CHECK(tu_wait(c) == 0);
+}
+
+static void *blocked_accept(void *arg)
+{
+    ipcx_channel *ch = NULL;
+    CHECK_RC(ipcx_port_accept(arg, BOUND, NULL, NULL, &ch), 0);
+    return ch;
+}
+
+/* In the child, the port is dead but harmless: accept answers -EBADF at
+ * once, its descriptor is /dev/null under the same number, and closing it
+ * leaves the parent's name alone. */
+static int port_child(void *arg)
+{
+    ipcx_port *p = arg;
+    int fd = ipcx_port_fd(p);
+    CHECK(fd >= 0);
+    CHECK(is_devnull(fd));
+    ipcx_channel *ch = SENTINEL_CH;
+    long long t0 = tu_now_ns();
+    CHECK_RC(ipcx_port_accept(p, BOUND, NULL, NULL, &ch), -EBADF);
+    CHECK(ms_since(t0) < 5000); /* not the 10 s it was given */
+    CHECK(ch == SENTINEL_CH);
+    CHECK(strstr(ipcx_last_error(), "fork") != NULL);
+    CHECK_RC(ipcx_port_close(p), 0);
+    CHECK(fcntl(fd, F_GETFD) < 0 && errno == EBADF); /* closed, once */
+    /* The name is still the parent's. */
+    ipcx_port *q = SENTINEL_PORT;
+    CHECK_RC(ipcx_port_listen("kid", NULL, &q), -EEXIST);
+    CHECK(q == SENTINEL_PORT);
+    /* This child may serve a port of its own (with a client process: a
+     * thread is not for a child of a multi-threaded process, says TSan). */
+    q = tc_listen("kids-own", 4, 64, 0);
+    pid_t c = tc_spawn(real_client, "kids-own");
+    ch = tc_accept(q);
+    tc_recv_str(ch, "hello", BOUND);
+    send_str(ch, "bye", BOUND);
+    CHECK(tu_wait(c) == 0);
+    ipcx_channel_close(ch);
+    ipcx_port_close(q);
+    return 0;
+}
+
+/* A fork while another thread waits in accept: fork() does not wait for
+ * that accept, the child's handle is dead, the parent's goes on. */
+static void test_fork_child_port(void)
+{
+    sub_ns(__func__);
+    char path[512];
+    snprintf(path, sizeof path, "%s/kid.port", getenv("IPCX_DIR"));
+    ipcx_port *p = tc_listen("kid", 4, 64, 0);
+    pthread_t t;
+    CHECK(pthread_create(&t, NULL, blocked_accept, p) == 0);
+    tu_pause_ms(20); /* let it block (it need not have) */
+    CHECK(tu_wait(tc_spawn(port_child, p)) == 0);
+    struct stat st;
+    CHECK(lstat(path, &st) == 0 && S_ISSOCK(st.st_mode));
+    ipcx_channel *cli = tc_connect("kid");
+    void *srv = NULL;
+    CHECK(pthread_join(t, &srv) == 0);
+    send_str(cli, "still the parent's", 0);
+    tc_recv_str(srv, "still the parent's", 0);
+    ipcx_channel_close(cli);
+    ipcx_channel_close(srv);
+    ipcx_port *q = SENTINEL_PORT;
+    CHECK_RC(ipcx_port_listen("kid", NULL, &q), -EEXIST);
+    ipcx_port_close(p);
+    CHECK(lstat(path, &st) < 0 && errno == ENOENT);
+}
+
 /* IPCX_TEST_ONLY=substring runs only the subtests whose name has it. */
 static int selected(const char *name)
 {
@@ -1633,5 +2186,12 @@ int main(void)
     RUN(test_fastpath);
     RUN(test_no_leaks);
     RUN(test_close_removes_only_own);
+    RUN(test_region_shared);
+    RUN(test_region_fifo);
+    RUN(test_region_sealed);
+    RUN(test_region_wait_and_gone);
+    RUN(test_region_unreachable);
+    RUN(test_fork_server_dies);
+    RUN(test_fork_child_port);
     return tu_failures > 0;
 }

@@ -424,16 +424,20 @@ static void test_missing_mailbox(void)
     CHECK(strstr(r.err, "File exists") != NULL);
 }
 
-static void check_ls_row(const char *out, const char *const want[8])
+/* The columns of an ls row: NAME KIND CAPACITY DEPTH MAX-SIZE MODE OWNER
+ * POLICY STATE. */
+#define LS_FIELDS 9
+
+static void check_ls_row(const char *out, const char *const want[LS_FIELDS])
 {
-    char f[9][64];
-    int n = ls_row(out, want[0], want[1], f, 9);
-    if (n != 8) {
+    char f[LS_FIELDS + 1][64];
+    int n = ls_row(out, want[0], want[1], f, LS_FIELDS + 1);
+    if (n != LS_FIELDS) {
         fprintf(stderr, "ls row of %s %s has %d fields:\n%s", want[1], want[0],
                 n, out);
     }
-    CHECK(n == 8);
-    for (int i = 0; i < 8; i++) {
+    CHECK(n == LS_FIELDS);
+    for (int i = 0; i < LS_FIELDS; i++) {
         if (strcmp(f[i], want[i]) != 0) {
             fprintf(stderr, "ls %s: field %d is '%s', want '%s'\n", want[0], i,
                     f[i], want[i]);
@@ -459,13 +463,17 @@ static void test_ls(void)
     CHECK_STATUS(&r, 0);
     CHECK(strncmp(r.out, "NAME", 4) == 0);
     CHECK(strstr(r.out, "CAPACITY") && strstr(r.out, "DEPTH"));
+    CHECK(strstr(r.out, "POLICY") && strstr(r.out, "STATE"));
     const char *u = my_user();
-    check_ls_row(r.out, (const char *const[]){"lsbox", "mailbox", "5", "3",
-                                              "100", "640", u, "exclusive"});
-    check_ls_row(r.out, (const char *const[]){"lsrv", "mailbox", "rendezvous",
-                                              "0", "4096", "600", u, "any"});
-    check_ls_row(r.out, (const char *const[]){"lsub", "mailbox", "unbounded",
-                                              "0", "1024", "604", u, "pair"});
+    check_ls_row(r.out,
+                 (const char *const[]){"lsbox", "mailbox", "5", "3", "100",
+                                       "640", u, "exclusive", "-"});
+    check_ls_row(r.out,
+                 (const char *const[]){"lsrv", "mailbox", "rendezvous", "0",
+                                       "4096", "600", u, "any", "-"});
+    check_ls_row(r.out,
+                 (const char *const[]){"lsub", "mailbox", "unbounded", "0",
+                                       "1024", "604", u, "pair", "-"});
 
     /* A region: its size under CAPACITY; a mailbox of the same name
      * is listed first. */
@@ -473,7 +481,7 @@ static void test_ls(void)
     IPCX(&r, NULL, "ls");
     CHECK_STATUS(&r, 0);
     check_ls_row(r.out, (const char *const[]){"lsbox", "region", "8192", "-",
-                                              "-", "640", u, "-"});
+                                              "-", "640", u, "-", "-"});
     const char *row = strstr(r.out, "\nlsbox ");
     CHECK(row != NULL);
     row += strlen("\nlsbox");
@@ -735,7 +743,7 @@ static void test_serve_ls_term(void)
     IPCX(&r, NULL, "ls");
     CHECK_STATUS(&r, 0);
     check_ls_row(r.out, (const char *const[]){"lsport", "port", "-", "-", "-",
-                                              "660", u, "-"});
+                                              "660", u, "-", "-"});
     /* A second server on the same name is refused, and changes nothing. */
     IPCX(&r, NULL, "serve", "lsport", "--echo");
     CHECK_STATUS(&r, 3);
@@ -869,6 +877,112 @@ static void test_serve_oneway_concurrent(void)
     CHECK(strstr(r.err, "disconnected") != NULL);
 }
 
+/* ---- inboxes in ls ---- */
+
+/* An inbox owner: REPORT gets the pid of the child it forked (or 0);
+ * the child lives until LIFE reads EOF. */
+struct holder {
+    uint32_t mode;
+    bool fork_child;
+    int report[2], life[2];
+};
+
+/* Open an inbox, fork a child if asked, report, then hold the inbox until
+ * killed. */
+static int inbox_holder(void *arg)
+{
+    const struct holder *h = arg;
+    ipcx_inbox *ib;
+    CHECK(prctl(PR_SET_PDEATHSIG, SIGKILL) == 0);
+    CHECK_RC(ipcx_inbox_open(h->mode, &ib), 0);
+    pid_t c = 0;
+    if (h->fork_child && (c = fork()) == 0) {
+        char ch;
+        close(h->life[1]);
+        while (read(h->life[0], &ch, 1) < 0 && errno == EINTR) {
+        }
+        _exit(0);
+    }
+    CHECK(c >= 0);
+    CHECK(write(h->report[1], &c, sizeof c) == (ssize_t)sizeof c);
+    pause();
+    return 1;
+}
+
+static pid_t start_holder(struct holder *h, pid_t *child)
+{
+    CHECK(pipe2(h->report, O_CLOEXEC) == 0 && pipe2(h->life, O_CLOEXEC) == 0);
+    pid_t pid = tu_spawn(inbox_holder, h);
+    CHECK(read(h->report[0], child, sizeof *child) == (ssize_t)sizeof *child);
+    close(h->report[0]);
+    close(h->report[1]);
+    close(h->life[0]);
+    return pid;
+}
+
+/* An inbox row: NAME is the pid; MODE, owner and state. */
+static void check_inbox_row(const char *out, pid_t pid, const char *mode,
+                            const char *state)
+{
+    char name[16];
+    snprintf(name, sizeof name, "%d", (int)pid);
+    check_ls_row(out, (const char *const[]){name, "inbox", "-", "-", "-", mode,
+                                            my_user(), "-", state});
+}
+
+/* Remove what a killed inbox owner PID left in the namespace. */
+static void remove_inbox_files(pid_t pid)
+{
+    char path[512];
+    snprintf(path, sizeof path, "%s/%d.inbox", ns_dir, (int)pid);
+    CHECK(unlink(path) == 0);
+    snprintf(path, sizeof path, "%s/.%d.inbox.lock", ns_dir, (int)pid);
+    CHECK(unlink(path) == 0);
+}
+
+/* ls lists inboxes by pid with their state: live while the process has
+ * it open, dead once it died, even if a child it forked (without exec)
+ * lives on. */
+static void test_ls_inboxes(void)
+{
+    struct run r;
+    ipcx_inbox *mine;
+    CHECK_RC(ipcx_inbox_open(0640, &mine), 0);
+    CHECK(prctl(PR_SET_CHILD_SUBREAPER, 1) == 0); /* to reap the child */
+    struct holder h1 = {.mode = 0}, h2 = {.mode = 0620, .fork_child = true};
+    pid_t none, child;
+    pid_t plain = start_holder(&h1, &none);
+    pid_t forking = start_holder(&h2, &child);
+    CHECK(none == 0 && child > 0);
+
+    IPCX(&r, NULL, "ls");
+    CHECK_STATUS(&r, 0);
+    check_inbox_row(r.out, getpid(), "640", "live");
+    check_inbox_row(r.out, plain, "600", "live");
+    check_inbox_row(r.out, forking, "620", "live");
+
+    CHECK(kill(plain, SIGKILL) == 0 && kill(forking, SIGKILL) == 0);
+    CHECK(tu_wait(plain) == 128 + SIGKILL);
+    CHECK(tu_wait(forking) == 128 + SIGKILL);
+    CHECK(kill(child, 0) == 0);
+    IPCX(&r, NULL, "ls");
+    CHECK_STATUS(&r, 0);
+    check_inbox_row(r.out, getpid(), "640", "live");
+    check_inbox_row(r.out, plain, "600", "dead");
+    check_inbox_row(r.out, forking, "620", "dead"); /* its child lives */
+
+    ipcx_inbox_close(mine);
+    remove_inbox_files(plain);
+    remove_inbox_files(forking);
+    IPCX(&r, NULL, "ls");
+    CHECK_STATUS(&r, 0);
+    CHECK(strstr(r.out, "inbox") == NULL);
+    close(h1.life[1]);
+    close(h2.life[1]);
+    CHECK(tu_wait(child) == 0);
+    CHECK(prctl(PR_SET_CHILD_SUBREAPER, 0) == 0);
+}
+
 int main(void)
 {
     ns_dir = tu_private_ns();
@@ -895,6 +1009,7 @@ int main(void)
     test_demo();
     test_serve_call();
     test_serve_ls_term();
+    test_ls_inboxes();
     test_call_no_server();
     test_call_timeouts();
     test_serve_oneway_concurrent();

@@ -55,12 +55,16 @@ static const char ls_usage[] =
     "usage: ipcx ls\n"
     "\n"
     "List what the namespace holds, one object per line, sorted by name:\n"
-    "its name, its kind (mailbox, port or region), then\n"
+    "its name, its kind (mailbox, port, region or inbox), then\n"
     "  for a mailbox: capacity (a number, rendezvous or unbounded), messages\n"
     "    queued (depth), largest message in bytes, mode, owner and receiver\n"
     "    policy;\n"
     "  for a connection port: mode (who may connect) and owner;\n"
-    "  for a region: its size in bytes (under CAPACITY), mode and owner.\n"
+    "  for a region: its size in bytes (under CAPACITY), mode and owner;\n"
+    "  for an inbox (named by its process's pid): mode (who may send),\n"
+    "    owner and state: live (the process has it open) or dead (left by\n"
+    "    a process that died; sends to that pid fail), '?' if we may not\n"
+    "    tell (another user's).\n"
     "A column that does not apply to the kind shows '-'.\n"
     "\n"
     "Options:\n"
@@ -76,20 +80,23 @@ static const struct cli_spec ls_spec = {
 };
 
 /* The kinds of object ls lists, in the order it lists one name's. */
-enum ls_kind { LS_MAILBOX, LS_PORT, LS_REGION };
+enum ls_kind { LS_MAILBOX, LS_PORT, LS_REGION, LS_INBOX };
 
 static const char *const kind_names[] = {
     [LS_MAILBOX] = "mailbox",
     [LS_PORT] = "port",
     [LS_REGION] = "region",
+    [LS_INBOX] = "inbox",
 };
 
-/* Each kind's file in the namespace: NAME plus this (see ipcx/channel.h
- * and ipcx/region.h); a mailbox is stat'ed through the library. */
+/* Each kind's file in the namespace: NAME plus this (see ipcx/channel.h,
+ * ipcx/region.h and ipcx/direct.h); a mailbox is stat'ed through the
+ * library. */
 static const char *const kind_suffixes[] = {
     [LS_MAILBOX] = NULL,
     [LS_PORT] = ".port",
     [LS_REGION] = ".region",
+    [LS_INBOX] = ".inbox",
 };
 
 struct ls_entry {
@@ -159,13 +166,15 @@ static int collect_all(struct name_list *l)
         [LS_MAILBOX] = ipcx_mailbox_list,
         [LS_PORT] = ipcx_port_list,
         [LS_REGION] = ipcx_region_list,
+        [LS_INBOX] = ipcx_inbox_list,
     };
     static const char *const plural[] = {
         [LS_MAILBOX] = "mailboxes",
         [LS_PORT] = "connection ports",
         [LS_REGION] = "regions",
+        [LS_INBOX] = "inboxes",
     };
-    for (int k = LS_MAILBOX; k <= LS_REGION; k++) {
+    for (int k = LS_MAILBOX; k <= LS_INBOX; k++) {
         l->kind = (enum ls_kind)k;
         int rc = list[k](collect_name, l);
         if (rc < 0 && l->no_memory) {
@@ -178,7 +187,7 @@ static int collect_all(struct name_list *l)
     return CLI_CONTINUE;
 }
 
-#define LS_FORMAT "%-*s  %-7s  %10s  %8s  %8s  %4s  %-10s  %s\n"
+#define LS_FORMAT "%-*s  %-7s  %10s  %8s  %8s  %4s  %-10s  %-10s  %s\n"
 
 static void print_mailbox(const char *name, int width,
                           const ipcx_mailbox_info *st)
@@ -190,10 +199,23 @@ static void print_mailbox(const char *name, int width,
     cli_user_name(st->uid, owner, sizeof owner);
     printf(LS_FORMAT, width, name, "mailbox",
            capacity_text(st->capacity, cap, sizeof cap), depth, size, mode,
-           owner, policy_text(st->policy, policy, sizeof policy));
+           owner, policy_text(st->policy, policy, sizeof policy), "-");
 }
 
-/* A port or region, from its file's status. */
+/* An inbox's state: whether its process (named by E) has it open. */
+static const char *inbox_state(const struct ls_entry *e)
+{
+    switch (ipcx_inbox_alive((pid_t)strtol(e->name, NULL, 10))) {
+    case 1:
+        return "live";
+    case 0:
+        return "dead";
+    default:
+        return "?"; /* e.g. another user's: its lock is not ours to read */
+    }
+}
+
+/* A port, region or inbox, from its file's status. */
 static void print_file(const struct ls_entry *e, int width,
                        const struct stat *st)
 {
@@ -204,7 +226,7 @@ static void print_file(const struct ls_entry *e, int width,
     snprintf(mode, sizeof mode, "%03o", (unsigned)st->st_mode & 07777);
     cli_user_name(st->st_uid, owner, sizeof owner);
     printf(LS_FORMAT, width, e->name, kind_names[e->kind], size, "-", "-", mode,
-           owner, "-");
+           owner, "-", e->kind == LS_INBOX ? inbox_state(e) : "-");
 }
 
 /* The status of E's file in the namespace directory DFD: 0 or -errno. */
@@ -270,7 +292,7 @@ static int run_ls(int argc, char **argv)
     int width = name_width(&names);
     int dfd = open_ns();
     printf(LS_FORMAT, width, "NAME", "KIND", "CAPACITY", "DEPTH", "MAX-SIZE",
-           "MODE", "OWNER", "POLICY");
+           "MODE", "OWNER", "POLICY", "STATE");
     for (size_t i = 0; i < names.n; i++) {
         print_entry(&names.v[i], width, dfd);
     }

@@ -14,6 +14,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <stddef.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -40,8 +41,10 @@ struct ipcx_port {
     char fname[IPCX__FILE_MAX + 1];
     struct ipcx__sockfile id; /* to remove only our own file */
     int lock;                 /* OFD write lock on lname: we own the name */
-    char lname[IPCX__FILE_MAX + 8];
+    char lname[IPCX__LOCK_MAX + 1];
     struct chan_header geom;
+    struct ipcx__forkguard guard;
+    int dead; /* in a child after fork(): the parent's port, not ours */
 };
 
 void ipcx_port_attr_init(ipcx_port_attr *attr)
@@ -77,40 +80,40 @@ static int check_attr(const ipcx_port_attr *a, struct chan_header *geom)
     return 0;
 }
 
-/*
- * Own the name: an OFD write lock on the hidden file .NAME.port.lock, which
- * the kernel releases when we die.  So a live server is told from a dead
- * one's leftover socket without connecting to it (a probe would reach the
- * live server's accept).  The owner removes the lock file when it closes,
- * while still holding the lock; so a lock is good only if its file is still
- * the one linked under the name (else we locked a file just removed, and
- * try again).  A crashed server leaves the file for the next one to take.
- */
-static int own_name(ipcx_port *p)
+/* In a child after fork(): let go of the parent's socket and name lock
+ * (see sock.h).  Async-signal-safe. */
+static void port_forked(struct ipcx__forkguard *g, int devnull)
 {
-    struct stat a, b;
-    snprintf(p->lname, sizeof p->lname, ".%s.lock", p->fname);
-    for (int attempt = 0; attempt < 16; attempt++) {
-        int fd =
-            ipcx__openat(p->dfd, p->lname, O_RDWR | O_CREAT | O_NOFOLLOW, 0600);
-        if (fd < 0) {
-            return fd == -EACCES ? -EEXIST : fd; /* another user's port */
-        }
-        struct flock fl = {.l_type = F_WRLCK, .l_whence = SEEK_SET};
-        if (fcntl(fd, F_OFD_SETLK, &fl) < 0) {
-            int rc = errno == EAGAIN || errno == EACCES ? -EEXIST : -errno;
-            ipcx__close(fd);
-            return rc;
-        }
-        if (fstat(fd, &a) == 0 &&
-            fstatat(p->dfd, p->lname, &b, AT_SYMLINK_NOFOLLOW) == 0 &&
-            a.st_dev == b.st_dev && a.st_ino == b.st_ino) {
-            p->lock = fd;
-            return 0;
-        }
-        ipcx__close(fd);
+    ipcx_port *p = (ipcx_port *)((char *)g - offsetof(ipcx_port, guard));
+    p->sock = ipcx__fork_plug(p->sock, devnull);
+    p->lock = ipcx__fork_plug(p->lock, devnull);
+    p->dead = 1;
+}
+
+/*
+ * Own the name (ipcx__sock_own: a name lock the kernel releases when we
+ * die, so a dead server's leftover socket is replaced and a live one is
+ * not), then bind and place the socket.  Under the guard lock, so that a
+ * fork() sees either none of the port's descriptors or all of them in its
+ * guard.
+ */
+static int open_port(ipcx_port *p, uint32_t mode)
+{
+    ipcx__fork_lock();
+    int rc = ipcx__sock_own(p->dfd, p->fname, p->lname, &p->lock);
+    if (rc == 0 && (rc = p->sock = ipcx__sock_new()) >= 0) {
+        rc = ipcx__sock_listen(p->sock, p->dfd, p->fname, mode, &p->id);
     }
-    return -EAGAIN;
+    if (rc == 0) {
+        p->guard.child = port_forked;
+        ipcx__fork_watch(&p->guard);
+    } else {
+        ipcx__close(p->lock);
+        ipcx__close(p->sock);
+        p->lock = p->sock = -1;
+    }
+    ipcx__fork_unlock();
+    return rc;
 }
 
 static void port_free(ipcx_port *p)
@@ -142,10 +145,8 @@ int ipcx_port_listen(const char *name, const ipcx_port_attr *attr,
     if (rc == 0) {
         rc = ipcx__ns_file(name, CHAN_SUFFIX, "connection port", p->fname);
     }
-    if (rc == 0 && (rc = p->dfd = ipcx__ns_open()) >= 0 &&
-        (rc = own_name(p)) == 0 && (rc = p->sock = ipcx__sock_new()) >= 0) {
-        rc = ipcx__sock_listen(p->sock, p->dfd, p->fname,
-                               attr->mode ? attr->mode : 0600, &p->id);
+    if (rc == 0 && (rc = p->dfd = ipcx__ns_open()) >= 0) {
+        rc = open_port(p, attr->mode ? attr->mode : 0600);
     }
     if (rc == -EEXIST) {
         rc = ipcx__err(rc, "connection port '%s' exists", name);
@@ -166,15 +167,19 @@ int ipcx_port_close(ipcx_port *p)
     if (p == NULL) {
         return 0;
     }
+    ipcx__fork_lock();
+    ipcx__fork_unwatch(&p->guard);
     /* Only if it still is our socket: a successor that replaced it as
-     * stale must keep its own. */
-    ipcx__sock_unlink(p->dfd, p->fname, &p->id);
-    struct stat a, b;
-    if (fstat(p->lock, &a) == 0 &&
-        fstatat(p->dfd, p->lname, &b, AT_SYMLINK_NOFOLLOW) == 0 &&
-        a.st_dev == b.st_dev && a.st_ino == b.st_ino) {
-        (void)unlinkat(p->dfd, p->lname, 0); /* ours, and we hold it */
+     * stale must keep its own.  A child's inherited port is the parent's:
+     * its names stay. */
+    if (!p->dead) {
+        ipcx__sock_unlink(p->dfd, p->fname, &p->id);
+        ipcx__sock_disown(p->dfd, p->lname, p->lock);
     }
+    ipcx__close(p->lock); /* before a fork() could copy them unguarded */
+    ipcx__close(p->sock);
+    p->lock = p->sock = -1;
+    ipcx__fork_unlock();
     port_free(p);
     return 0;
 }
@@ -311,6 +316,10 @@ int ipcx_port_accept(ipcx_port *p, int64_t timeout_ns, ipcx_port_check_fn check,
     if (ipcx__deadline_init(&d, timeout_ns) < 0) {
         return ipcx__err(-EINVAL, "negative timeout");
     }
+    if (p->dead) {
+        return ipcx__err(-EBADF, "the port was inherited across fork(): it "
+                                 "is the parent's (listen anew)");
+    }
     for (;;) {
         int c = accept4(p->sock, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
         if (c < 0 &&
@@ -421,19 +430,6 @@ static int recv_hello(int s, struct chan_hello *h, int fds[3])
 }
 
 /* Is FD an eventfd?  A hostile server could send anything. */
-static int is_eventfd(int fd)
-{
-    char path[64], target[64];
-    snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
-    ssize_t n = readlink(path, target, sizeof target - 1);
-    if (n < 0) {
-        return 0;
-    }
-    target[n] = '\0';
-    return strcmp(target, "anon_inode:[eventfd]") == 0 &&
-           fcntl(fd, F_SETFL, O_NONBLOCK) == 0;
-}
-
 /* Check and map the memfd the server sent. */
 static int map_memory(int memfd, uint64_t map_size, void **base)
 {
@@ -467,8 +463,9 @@ static int take_offer(int s, const char *name, struct ipcx__deadline *d,
     if (rc >= 0 && h.status < 0) {
         rc = ipcx__err(-ECONNREFUSED, "the server of '%s' refused us: %s", name,
                        ipcx_strerror(h.status));
-    } else if (rc >= 0 && (rc != 3 || h.status != 0 || !is_eventfd(fds[1]) ||
-                           !is_eventfd(fds[2]))) {
+    } else if (rc >= 0 &&
+               (rc != 3 || h.status != 0 || !ipcx__is_eventfd(fds[1]) ||
+                !ipcx__is_eventfd(fds[2]))) {
         rc = ipcx__err(-EPROTO, "port '%s' sent a malformed answer", name);
     } else if (rc >= 0 && (rc = map_memory(fds[0], h.map_size, &base)) < 0) {
         rc = ipcx__err(rc, "port '%s' sent unusable channel memory", name);

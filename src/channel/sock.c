@@ -1,6 +1,7 @@
 /* sock.c - named Unix sockets in the namespace; see sock.h. */
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/random.h>
@@ -92,4 +93,159 @@ void ipcx__sock_unlink(int dfd, const char *fname,
         st.st_dev == id->dev && st.st_ino == id->ino) {
         (void)unlinkat(dfd, fname, 0);
     }
+}
+
+/* ---- name locks ---- */
+
+void ipcx__sock_lockname(const char *fname, char *lname)
+{
+    snprintf(lname, IPCX__LOCK_MAX + 1, ".%s.lock", fname);
+}
+
+/*
+ * The owner removes the lock file when it closes, while still holding the
+ * lock; so a lock is good only if its file is still the one linked under
+ * the name (else we locked a file just removed, and try again).  A crashed
+ * listener leaves the file for the next one to take.  Telling a live
+ * listener from a dead one's leftover socket this way needs no connecting
+ * to it (a probe would reach the live listener's accept).
+ */
+int ipcx__sock_own(int dfd, const char *fname, char *lname, int *lock)
+{
+    struct stat a, b;
+    ipcx__sock_lockname(fname, lname);
+    for (int attempt = 0; attempt < 16; attempt++) {
+        int fd = ipcx__openat(dfd, lname, O_RDWR | O_CREAT | O_NOFOLLOW, 0600);
+        if (fd < 0) {
+            return fd == -EACCES ? -EEXIST : fd; /* another user's */
+        }
+        struct flock fl = {.l_type = F_WRLCK, .l_whence = SEEK_SET};
+        if (fcntl(fd, F_OFD_SETLK, &fl) < 0) {
+            int rc = errno == EAGAIN || errno == EACCES ? -EEXIST : -errno;
+            ipcx__close(fd);
+            return rc;
+        }
+        if (fstat(fd, &a) == 0 &&
+            fstatat(dfd, lname, &b, AT_SYMLINK_NOFOLLOW) == 0 &&
+            a.st_dev == b.st_dev && a.st_ino == b.st_ino) {
+            *lock = fd;
+            return 0;
+        }
+        ipcx__close(fd);
+    }
+    return -EAGAIN;
+}
+
+void ipcx__sock_disown(int dfd, const char *lname, int lock)
+{
+    struct stat a, b;
+    if (fstat(lock, &a) == 0 &&
+        fstatat(dfd, lname, &b, AT_SYMLINK_NOFOLLOW) == 0 &&
+        a.st_dev == b.st_dev && a.st_ino == b.st_ino) {
+        (void)unlinkat(dfd, lname, 0); /* ours, and we hold it */
+    }
+}
+
+int ipcx__sock_owned(int dfd, const char *lname)
+{
+    int fd = ipcx__openat(dfd, lname, O_RDONLY | O_NOFOLLOW, 0);
+    if (fd < 0) {
+        return fd == -ENOENT ? 0 : fd;
+    }
+    /* A read lock is what a write lock conflicts with: only an owner's
+     * write lock answers, not a reader's (anyone who may open the file
+     * may take a read lock, and must not fake a live owner with it). */
+    struct flock fl = {.l_type = F_RDLCK, .l_whence = SEEK_SET};
+    int rc = fcntl(fd, F_OFD_GETLK, &fl) < 0 ? -errno : fl.l_type == F_WRLCK;
+    ipcx__close(fd);
+    return rc;
+}
+
+/* ---- fork safety ---- */
+
+static pthread_mutex_t guard_mu = PTHREAD_MUTEX_INITIALIZER;
+static struct ipcx__forkguard *guards; /* under guard_mu */
+static pthread_once_t guard_once = PTHREAD_ONCE_INIT;
+
+static void fork_prepare(void)
+{
+    pthread_mutex_lock(&guard_mu);
+}
+
+static void fork_parent(void)
+{
+    pthread_mutex_unlock(&guard_mu);
+}
+
+/*
+ * The child's only thread holds guard_mu (taken by fork_prepare in the
+ * parent): no other thread can be changing the list or a guarded handle.
+ * Only async-signal-safe calls from here on: another thread of the parent
+ * may have held any other lock (malloc's included) at the fork.
+ */
+static void fork_child(void)
+{
+    int devnull = guards != NULL ? open("/dev/null", O_RDWR | O_CLOEXEC) : -1;
+    for (struct ipcx__forkguard *g = guards; g != NULL; g = g->next) {
+        g->child(g, devnull);
+    }
+    if (devnull >= 0) {
+        (void)close(devnull);
+    }
+    pthread_mutex_unlock(&guard_mu);
+}
+
+static void fork_register(void)
+{
+    /* Cannot fail but for ENOMEM, in which case the listeners stay as
+     * they were before fork safety (the child shares them). */
+    (void)pthread_atfork(fork_prepare, fork_parent, fork_child);
+}
+
+void ipcx__fork_lock(void)
+{
+    /* Before the first guard is watched, so no fork() can slip between
+     * the guard's descriptors being made and the handler existing. */
+    pthread_once(&guard_once, fork_register);
+    pthread_mutex_lock(&guard_mu);
+}
+
+void ipcx__fork_unlock(void)
+{
+    pthread_mutex_unlock(&guard_mu);
+}
+
+void ipcx__fork_watch(struct ipcx__forkguard *g)
+{
+    g->prev = NULL;
+    g->next = guards;
+    if (guards != NULL) {
+        guards->prev = g;
+    }
+    guards = g;
+}
+
+void ipcx__fork_unwatch(struct ipcx__forkguard *g)
+{
+    if (g->prev != NULL) {
+        g->prev->next = g->next;
+    } else if (guards == g) {
+        guards = g->next;
+    }
+    if (g->next != NULL) {
+        g->next->prev = g->prev;
+    }
+    g->prev = g->next = NULL;
+}
+
+int ipcx__fork_plug(int fd, int devnull)
+{
+    if (fd < 0) {
+        return -1;
+    }
+    if (devnull >= 0 && dup3(devnull, fd, O_CLOEXEC) == fd) {
+        return fd;
+    }
+    (void)close(fd); /* still better than holding on */
+    return -1;
 }

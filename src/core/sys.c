@@ -1,5 +1,7 @@
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
 #include <sys/eventfd.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
@@ -109,6 +111,19 @@ ssize_t ipcx__sendmsg(int fd, const struct msghdr *msg, int flags)
         n = ipcx__sys.sendmsg(fd, msg, flags);
     } while (n < 0 && errno == EINTR);
     return n < 0 ? -errno : n;
+}
+
+int ipcx__is_eventfd(int fd)
+{
+    char path[64], target[64];
+    snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
+    ssize_t n = readlink(path, target, sizeof target - 1);
+    if (n < 0) {
+        return 0;
+    }
+    target[n] = '\0';
+    return strcmp(target, "anon_inode:[eventfd]") == 0 &&
+           fcntl(fd, F_SETFL, O_NONBLOCK) == 0;
 }
 
 void ipcx__close(int fd)

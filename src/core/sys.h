@@ -33,6 +33,9 @@ int ipcx__eventfd(unsigned flags);                 /* EFD_CLOEXEC added */
 /* sendmsg() with MSG_NOSIGNAL added; the count sent or negative errno. */
 ssize_t ipcx__sendmsg(int fd, const struct msghdr *msg, int flags);
 
+/* Is FD an eventfd (a descriptor a peer sent)?  Sets it non-blocking. */
+int ipcx__is_eventfd(int fd);
+
 /* close() that keeps errno and ignores EINTR (the fd is gone either way). */
 void ipcx__close(int fd);
 

@@ -7,16 +7,26 @@
  * sender's messages in order and, through SO_PEERCRED at accept, tells the
  * receiver who is on the other end.  Receiving accepts new links, then takes
  * the first packet from a link that has one, round-robin for fairness.
+ *
+ * Beside the socket lies the inbox's name lock, .PID.inbox.lock (see
+ * channel/sock.h), held while the inbox is open: it tells a live inbox
+ * from a dead process's leftover (ipcx_inbox_alive) without connecting.
+ * A fork guard (channel/sock.h) keeps a child forked without exec from
+ * holding the socket, the lock or the links: once the parent is gone,
+ * senders find it gone, whatever the child does.
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <ipcx/direct.h>
@@ -34,6 +44,7 @@ struct link {
     ipcx_peer peer; /* incoming: who linked to us; outgoing: pid only */
 };
 
+/* Changed under the guard lock as well (see inbox_forked). */
 struct links {
     struct link *v;
     size_t n, cap;
@@ -43,12 +54,17 @@ struct ipcx_inbox {
     int sock, dfd;
     char fname[IPCX__FILE_MAX + 1];
     struct ipcx__sockfile id;
+    int lock; /* name lock on lname, held while open */
+    char lname[IPCX__LOCK_MAX + 1];
     pthread_mutex_t rx_mu, tx_mu;
     struct links in;  /* under rx_mu */
     struct links out; /* under tx_mu */
     size_t next;      /* round-robin start, under rx_mu */
+    struct ipcx__forkguard guard;
+    int dead; /* in a child after fork(): the parent's inbox, not ours */
 };
 
+/* Under the guard lock. */
 static int links_add(struct links *l, int fd, ipcx_peer peer)
 {
     if (l->n == l->cap) {
@@ -66,21 +82,71 @@ static int links_add(struct links *l, int fd, ipcx_peer peer)
 
 static void links_drop(struct links *l, size_t i)
 {
+    ipcx__fork_lock();
     ipcx__close(l->v[i].fd);
     l->v[i] = l->v[--l->n];
+    ipcx__fork_unlock();
 }
 
+/* Under the guard lock. */
 static void links_free(struct links *l)
 {
-    while (l->n > 0) {
-        links_drop(l, l->n - 1);
+    for (size_t i = 0; i < l->n; i++) {
+        ipcx__close(l->v[i].fd);
     }
     free(l->v);
+    l->v = NULL;
+    l->n = l->cap = 0;
+}
+
+/* In a child after fork(): let go of everything that would keep the
+ * parent's inbox or links looking alive (see sock.h).  Async-signal-safe;
+ * the guard lock, held since the fork, keeps the link arrays whole. */
+static void inbox_forked(struct ipcx__forkguard *g, int devnull)
+{
+    ipcx_inbox *ib = (ipcx_inbox *)((char *)g - offsetof(ipcx_inbox, guard));
+    ib->sock = ipcx__fork_plug(ib->sock, devnull);
+    ib->lock = ipcx__fork_plug(ib->lock, devnull);
+    struct links *all[2] = {&ib->in, &ib->out};
+    for (int k = 0; k < 2; k++) {
+        for (size_t i = 0; i < all[k]->n; i++) {
+            all[k]->v[i].fd = ipcx__fork_plug(all[k]->v[i].fd, devnull);
+        }
+    }
+    ib->dead = 1;
 }
 
 /* Does this process have its inbox open?  Pids are unique among live
  * processes, so a PID.inbox file that is not ours is a dead process's. */
 static _Atomic pid_t inbox_owner; /* pid: a child after fork() has none */
+
+/* Take the name lock, then bind and place the socket; under the guard
+ * lock, so a fork() sees all of the inbox's descriptors or none. */
+static int open_inbox(ipcx_inbox *ib, uint32_t mode)
+{
+    ipcx__fork_lock();
+    int rc = ipcx__sock_own(ib->dfd, ib->fname, ib->lname, &ib->lock);
+    if (rc == -EEXIST && ipcx__sock_owned(ib->dfd, ib->lname) != 1) {
+        /* No live owner holds it: pids being unique, it is a dead one's
+         * that we may not open (another user's), or a reader squats on
+         * it.  Make a fresh one. */
+        (void)unlinkat(ib->dfd, ib->lname, 0);
+        rc = ipcx__sock_own(ib->dfd, ib->fname, ib->lname, &ib->lock);
+    }
+    if (rc == 0 && (rc = ib->sock = ipcx__sock_new()) >= 0) {
+        rc = ipcx__sock_listen(ib->sock, ib->dfd, ib->fname, mode, &ib->id);
+    }
+    if (rc == 0) {
+        ib->guard.child = inbox_forked;
+        ipcx__fork_watch(&ib->guard);
+    } else {
+        ipcx__close(ib->lock);
+        ipcx__close(ib->sock);
+        ib->lock = ib->sock = -1;
+    }
+    ipcx__fork_unlock();
+    return rc;
+}
 
 int ipcx_inbox_open(uint32_t mode, ipcx_inbox **out)
 {
@@ -101,19 +167,20 @@ int ipcx_inbox_open(uint32_t mode, ipcx_inbox **out)
     if (ib == NULL) {
         return -ENOMEM;
     }
-    ib->sock = ib->dfd = -1;
+    ib->sock = ib->dfd = ib->lock = -1;
     snprintf(name, sizeof name, "%d", (int)getpid());
     int rc = ipcx__ns_file(name, INBOX_SUFFIX, "inbox", ib->fname);
-    if (rc == 0 && (rc = ib->dfd = ipcx__ns_open()) >= 0 &&
-        (rc = ib->sock = ipcx__sock_new()) >= 0) {
-        rc = ipcx__sock_listen(ib->sock, ib->dfd, ib->fname, mode ? mode : 0600,
-                               &ib->id);
+    if (rc == 0 && (rc = ib->dfd = ipcx__ns_open()) >= 0) {
+        rc = open_inbox(ib, mode ? mode : 0600);
     }
     if (rc < 0) {
-        ipcx__close(ib->sock);
         ipcx__close(ib->dfd);
         free(ib);
         atomic_store(&inbox_owner, 0);
+        if (rc == -EEXIST) { /* pids are unique, but not across pid
+                                namespaces sharing a namespace directory */
+            return ipcx__err(rc, "an inbox of pid %s is live", name);
+        }
         return ipcx__err(rc, "cannot open the inbox: %s", ipcx_strerror(rc));
     }
     pthread_mutex_init(&ib->rx_mu, NULL);
@@ -127,19 +194,100 @@ int ipcx_inbox_close(ipcx_inbox *ib)
     if (ib == NULL) {
         return 0;
     }
-    ipcx__sock_unlink(ib->dfd, ib->fname, &ib->id);
-    ipcx__close(ib->sock);
-    ipcx__close(ib->dfd);
+    int dead = ib->dead;
+    ipcx__fork_lock();
+    ipcx__fork_unwatch(&ib->guard);
+    /* A child's inherited inbox is the parent's: its names stay. */
+    if (!dead) {
+        ipcx__sock_unlink(ib->dfd, ib->fname, &ib->id);
+        ipcx__sock_disown(ib->dfd, ib->lname, ib->lock);
+    }
+    ipcx__close(ib->sock); /* before a fork() could copy them unguarded */
+    ipcx__close(ib->lock);
     links_free(&ib->in);
     links_free(&ib->out);
-    pthread_mutex_destroy(&ib->rx_mu);
-    pthread_mutex_destroy(&ib->tx_mu);
+    ipcx__fork_unlock();
+    ipcx__close(ib->dfd);
+    if (!dead) {
+        /* (In a child, a parent's thread may have held them at the fork.) */
+        pthread_mutex_destroy(&ib->rx_mu);
+        pthread_mutex_destroy(&ib->tx_mu);
+        atomic_store(&inbox_owner, 0);
+    }
     free(ib);
-    atomic_store(&inbox_owner, 0);
     return 0;
 }
 
+/* ---- who has an inbox ---- */
+
+struct list_arg {
+    int (*fn)(const char *name, void *arg);
+    void *arg;
+};
+
+/* Pass on the names that are pids: only those can be inboxes. */
+static int list_pid(const char *name, void *arg)
+{
+    const struct list_arg *l = arg;
+    size_t n = strspn(name, "0123456789");
+    if (name[n] != '\0' || name[0] == '0' || n > 10 ||
+        strtoll(name, NULL, 10) > INT32_MAX) {
+        return 0;
+    }
+    return l->fn(name, l->arg);
+}
+
+int ipcx_inbox_list(int (*fn)(const char *name, void *arg), void *arg)
+{
+    ipcx__err_clear();
+    if (fn == NULL) {
+        return ipcx__err(-EINVAL, "NULL callback");
+    }
+    struct list_arg l = {fn, arg};
+    return ipcx__ns_list(INBOX_SUFFIX, list_pid, &l);
+}
+
+int ipcx_inbox_alive(pid_t pid)
+{
+    char name[32], fname[IPCX__FILE_MAX + 1], lname[IPCX__LOCK_MAX + 1];
+    struct stat st;
+    ipcx__err_clear();
+    if (pid <= 0) {
+        return ipcx__err(-EINVAL, "bad pid %d", (int)pid);
+    }
+    snprintf(name, sizeof name, "%d", (int)pid);
+    int rc = ipcx__ns_file(name, INBOX_SUFFIX, "inbox", fname);
+    int dfd = rc < 0 ? rc : ipcx__ns_open();
+    if (dfd < 0) {
+        return dfd;
+    }
+    ipcx__sock_lockname(fname, lname);
+    if (fstatat(dfd, fname, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+        rc = -errno;
+    } else {
+        rc = ipcx__sock_owned(dfd, lname);
+    }
+    ipcx__close(dfd);
+    switch (rc) {
+    case 0:
+    case 1:
+        return rc;
+    case -ENOENT:
+        return ipcx__err(rc, "process %d has no inbox", (int)pid);
+    default:
+        return ipcx__err(rc, "inbox of process %d: %s", (int)pid,
+                         ipcx_strerror(rc));
+    }
+}
+
 /* ---- sending ---- */
+
+/* The answer of every call on an inbox a child inherited. */
+static int inherited(void)
+{
+    return ipcx__err(-EBADF, "the inbox was inherited across fork(): it is "
+                             "the parent's (open one of our own)");
+}
 
 /* The link to PID, made if needed: its index in ib->out, or -errno. */
 static int link_to(ipcx_inbox *ib, pid_t pid)
@@ -152,16 +300,22 @@ static int link_to(ipcx_inbox *ib, pid_t pid)
     }
     snprintf(name, sizeof name, "%d", (int)pid);
     int rc = ipcx__ns_file(name, INBOX_SUFFIX, "inbox", fname);
-    int s = rc < 0 ? rc : ipcx__sock_new();
-    if (s < 0) {
-        return s;
+    if (rc < 0) {
+        return rc;
     }
-    rc = ipcx__sock_connect(s, ib->dfd, fname);
+    ipcx__fork_lock(); /* the link is guarded from its making on */
+    int s = rc = ipcx__sock_new();
+    if (rc >= 0) {
+        rc = ipcx__sock_connect(s, ib->dfd, fname);
+    }
     if (rc == 0) {
         rc = links_add(&ib->out, s, (ipcx_peer){pid, 0, 0});
     }
     if (rc < 0) {
         ipcx__close(s);
+    }
+    ipcx__fork_unlock();
+    if (rc < 0) {
         return rc == -ENOENT || rc == -ECONNREFUSED ? -ESRCH : rc;
     }
     return (int)ib->out.n - 1;
@@ -226,6 +380,9 @@ int ipcx_send_to(ipcx_inbox *ib, pid_t pid, const void *buf, size_t len,
     if (ipcx__deadline_init(&d, timeout_ns) < 0) {
         return ipcx__err(-EINVAL, "negative timeout");
     }
+    if (ib->dead) {
+        return inherited();
+    }
     pthread_mutex_lock(&ib->tx_mu);
     int rc = send_locked(ib, pid, buf, len, &d);
     pthread_mutex_unlock(&ib->tx_mu);
@@ -246,17 +403,17 @@ int ipcx_send_to(ipcx_inbox *ib, pid_t pid, const void *buf, size_t len,
 /* Accept every link waiting on the inbox socket. */
 static void accept_links(ipcx_inbox *ib)
 {
-    for (;;) {
-        int c = accept4(ib->sock, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
-        if (c < 0) {
-            return;
-        }
+    for (int c = 0; c >= 0;) {
+        ipcx__fork_lock(); /* the link is guarded from its making on */
+        c = accept4(ib->sock, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
         struct ucred cr;
         socklen_t len = sizeof cr;
-        if (getsockopt(c, SOL_SOCKET, SO_PEERCRED, &cr, &len) < 0 ||
-            links_add(&ib->in, c, (ipcx_peer){cr.pid, cr.uid, cr.gid}) < 0) {
+        if (c >= 0 &&
+            (getsockopt(c, SOL_SOCKET, SO_PEERCRED, &cr, &len) < 0 ||
+             links_add(&ib->in, c, (ipcx_peer){cr.pid, cr.uid, cr.gid}) < 0)) {
             ipcx__close(c);
         }
+        ipcx__fork_unlock();
     }
 }
 
@@ -339,6 +496,9 @@ static long receive(ipcx_inbox *ib, pid_t pid, void *buf, size_t cap,
     }
     if (ipcx__deadline_init(&d, timeout_ns) < 0) {
         return ipcx__err(-EINVAL, "negative timeout");
+    }
+    if (ib->dead) {
+        return inherited();
     }
     long r;
     pthread_mutex_lock(&ib->rx_mu);
