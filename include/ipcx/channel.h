@@ -30,7 +30,15 @@
  *
  * Thread safety: a channel handle may be used by several threads at once,
  * except that ipcx_channel_close() must not race with other calls on it.
- * Handles (ports and channels) must not be used in a child after fork().
+ * fork(): a port stays the parent's.  In a child forked without exec the
+ * inherited port handle is dead: at the fork the library points the
+ * child's copies of the listening socket and the name lock at /dev/null
+ * (the descriptor numbers stay taken), so a child cannot keep a dead
+ * parent's port looking live: clients get -ECONNREFUSED at once, and a new
+ * server may listen on the name while the child lives.  In the child,
+ * ipcx_port_accept() answers -EBADF and ipcx_port_close() only frees the
+ * handle (the name stays the parent's).  Channels must not be used in a
+ * child after fork().
  */
 #ifndef IPCX_CHANNEL_H
 #define IPCX_CHANNEL_H
@@ -40,6 +48,7 @@
 #include <sys/types.h>
 
 #include "common.h"
+#include "mailbox.h"
 #include "region.h"
 
 #ifdef __cplusplus
@@ -110,7 +119,8 @@ typedef int (*ipcx_port_check_fn)(const ipcx_peer *peer, void *arg);
  * for the next one.  On success *out is a new channel, freed with
  * ipcx_channel_close().
  * Errors: -EINVAL, -EAGAIN (timeout 0, nobody waiting), -ETIMEDOUT,
- * -EMFILE / -ENOMEM (no resources for the channel).
+ * -EMFILE / -ENOMEM (no resources for the channel), -EBADF (the port was
+ * inherited across fork()).
  */
 IPCX_API int ipcx_port_accept(ipcx_port *port, int64_t timeout_ns,
                               ipcx_port_check_fn check, void *arg,
@@ -220,11 +230,35 @@ IPCX_API int ipcx_channel_send_region(ipcx_channel *ch, const ipcx_region *r,
  * ipcx_region_attach() (IPCX_REGION_RDONLY).  A sealed region maps
  * read-only whatever FLAGS say.  On success *out is freed with
  * ipcx_region_detach().  Errors: -EAGAIN / -ETIMEDOUT, -EPIPE (peer gone
- * and nothing left), -EPROTO (the peer sent something else), and those of
- * ipcx_region_from_fd().
+ * and nothing left), -ENOMSG (the next descriptor is a mailbox: it stays
+ * queued), -EPROTO (garbage: dropped), and those of ipcx_region_from_fd().
  */
 IPCX_API int ipcx_channel_recv_region(ipcx_channel *ch, unsigned flags,
                                       ipcx_region **out, int64_t timeout_ns);
+
+/*
+ * Hand RIGHTS (IPCX_RIGHT_SEND and/or IPCX_RIGHT_RECV, which MB must hold)
+ * on mailbox MB to the peer: Mach's port rights (SPEC K1).  MB must be
+ * anonymous (ipcx_mailbox_allocate), so only holders can reach it; a named
+ * mailbox is opened by its name instead.  The caller keeps its own rights
+ * (see ipcx_mailbox_restrict to move them).  Mailboxes and regions share
+ * one descriptor FIFO, independent of the messages.  Errors: -EPERM (MB
+ * lacks a right asked for), -EINVAL (a named mailbox, no or unknown
+ * rights), and those of ipcx_channel_send_region().
+ */
+IPCX_API int ipcx_channel_send_mailbox(ipcx_channel *ch, ipcx_mailbox *mb,
+                                       unsigned rights, int64_t timeout_ns);
+
+/*
+ * Receive the next mailbox the peer handed over: *out is a new handle
+ * (close it with ipcx_mailbox_close) holding the rights the peer sent,
+ * which ipcx_mailbox_rights() reports.  The mailbox is checked as
+ * ipcx_mailbox_open() checks a file.  Errors: -EAGAIN / -ETIMEDOUT, -EPIPE,
+ * -ENOMSG (the next descriptor is a region: it stays queued), -EPROTO (not
+ * a valid mailbox: it is dropped).
+ */
+IPCX_API int ipcx_channel_recv_mailbox(ipcx_channel *ch, ipcx_mailbox **out,
+                                       int64_t timeout_ns);
 
 /*
  * A file descriptor that becomes readable when a message may be waiting or

@@ -8,5 +8,7 @@
 #include "region.h"
 #include "channel.h"
 #include "direct.h"
+#include "notify.h"
+#include "poll.h"
 
 #endif /* IPCX_IPCX_H */

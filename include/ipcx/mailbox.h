@@ -227,6 +227,53 @@ IPCX_API int ipcx_mailbox_stat_name(const char *name, ipcx_mailbox_info *st);
 IPCX_API int ipcx_mailbox_list(int (*fn)(const char *name, void *arg),
                                void *arg);
 
+/*
+ * A descriptor that turns readable when a message may be waiting (for
+ * epoll, poll, libuv).  Receive with timeout 0 until -EAGAIN: that answer
+ * re-arms it.  It also turns readable when the mailbox is destroyed.  It
+ * belongs to the handle (do not close it).
+ *
+ * A named mailbox rings it through a FIFO beside the mailbox file
+ * (".NAME.mbox.bell", made on first use with the mailbox's mode and group);
+ * an anonymous one through an eventfd that travels with it.  Once any
+ * process has asked for a descriptor, a send that finds a receiver waiting
+ * on one pays one write(2); other sends stay free of system calls.
+ * Errors: -EINVAL, -EPERM (the handle has no receive right), -EACCES (the
+ * FIFO cannot be made or opened), -EMFILE.
+ */
+IPCX_API int ipcx_mailbox_fd(ipcx_mailbox *mb);
+
+/*
+ * Anonymous mailboxes (SPEC K1, Mach's port_allocate): a mailbox in an
+ * anonymous memfd, with no name, that no other process can open.  Access is
+ * handed out as rights over a channel (ipcx_channel_send_mailbox); only
+ * holders can use it.  ATTR as for ipcx_mailbox_create() (its mode is
+ * ignored).  The new handle holds both rights.  The memory is sealed so a
+ * holder cannot shrink it under the others.
+ * Errors: -EINVAL, -ENOMEM, -EMFILE.
+ */
+#define IPCX_RIGHT_SEND 0x1u
+#define IPCX_RIGHT_RECV 0x2u
+IPCX_API int ipcx_mailbox_allocate(const ipcx_mailbox_attr *attr,
+                                   ipcx_mailbox **out);
+
+/*
+ * The rights this handle holds (IPCX_RIGHT_SEND | IPCX_RIGHT_RECV for a
+ * named mailbox).  A send without the send right, or a receive without the
+ * receive right, answers -EPERM.  Rights are enforced by the library: a
+ * holder maps the queue's memory writable (a sender must write it), so a
+ * hostile holder is contained only as for a named mailbox (issue 4).
+ */
+IPCX_API unsigned ipcx_mailbox_rights(const ipcx_mailbox *mb);
+
+/*
+ * Give up rights: the handle keeps RIGHTS & what it holds.  There is no way
+ * back.  Moving a receive right (Mach's MOVE_RECEIVE) is a send of it over a
+ * channel followed by ipcx_mailbox_restrict(mb, IPCX_RIGHT_SEND).
+ * Errors: -EINVAL (unknown bits, or no right left: close the handle).
+ */
+IPCX_API int ipcx_mailbox_restrict(ipcx_mailbox *mb, unsigned rights);
+
 /* The largest message this mailbox accepts, in bytes. */
 IPCX_API size_t ipcx_mailbox_max_msg_size(const ipcx_mailbox *mb);
 

@@ -18,11 +18,14 @@
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <unistd.h>
+
+#include <ipcx/poll.h>
 #include <fcntl.h>
 
 #include "channel/channel.h"
 #include "core/error.h"
 #include "core/sys.h"
+#include "notify/notify.h"
 
 #define ROUND_UP(x, a) (((x) + (a)-1) / (a) * (a))
 
@@ -172,6 +175,7 @@ int ipcx__chan_attach(unsigned char *base, size_t map_size, int end, int sock,
     queue_view(&ch->in, base, &h, end ^ 1, ch);
     pthread_mutex_init(&ch->wait_mu, NULL);
     ipcx__rpc_init(ch);
+    ipcx__notify_track_channel(ch);
     *out = ch;
     return 0;
 }
@@ -299,6 +303,30 @@ static int drain_if_idle(ipcx_channel *ch)
     }
     pthread_mutex_unlock(&ch->wait_mu);
     return idle;
+}
+
+/* ---- ipcx_poll() ---- */
+
+void ipcx__chan_poll_arm(ipcx_channel *ch)
+{
+    /* In fd mode every notification of our end writes the bell, so a
+     * drain followed by the caller's re-check cannot miss one: a message
+     * published after the re-check rings after the drain. */
+    drain_if_idle(ch);
+}
+
+unsigned ipcx__chan_ready(ipcx_channel *ch, int check_sock)
+{
+    if (atomic_load_explicit(&ch->nstash, memory_order_relaxed) > 0 ||
+        ipcx__q_depth(&ch->in) > 0) {
+        return IPCX_POLLIN;
+    }
+    if (ipcx__chan_peer_gone(ch, check_sock)) {
+        /* Gone: what it sent before is visible now (acquire). */
+        return ipcx__q_depth(&ch->in) > 0 ? IPCX_POLLIN
+                                          : IPCX_POLLIN | IPCX_POLLHUP;
+    }
+    return 0;
 }
 
 /* ---- sending ---- */
@@ -613,6 +641,7 @@ int ipcx_channel_close(ipcx_channel *ch)
         return 0;
     }
     struct chan_end *me = &ch->hdr->end[ch->end];
+    ipcx__notify_untrack_channel(ch);
     /* Release: everything we sent happens before the peer sees closed. */
     atomic_store_explicit(&me->closed, 1, memory_order_release);
     ipcx__chan_notify(ch, ch->end ^ 1);

@@ -147,6 +147,12 @@ int ipcx__chan_wait(ipcx_channel *ch, const struct ipcx__op *op,
  * kernel, a system call; otherwise what is already known). */
 int ipcx__chan_peer_gone(ipcx_channel *ch, int check_sock);
 
+/* ipcx_poll(): drain the bell for a poller (fd mode), then readiness as
+ * IPCX_POLLIN / IPCX_POLLHUP bits (CHECK_SOCK: ask the kernel whether the
+ * peer hung up, a system call). */
+void ipcx__chan_poll_arm(ipcx_channel *ch);
+unsigned ipcx__chan_ready(ipcx_channel *ch, int check_sock);
+
 /* The detail for error RC of a channel call; returns RC. */
 int ipcx__chan_explain(ipcx_channel *ch, int rc);
 /* Arguments of a send: 0 or -EINVAL / -EMSGSIZE with the detail. */

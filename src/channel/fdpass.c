@@ -1,9 +1,11 @@
 /*
- * fdpass.c - handing descriptors (anonymous regions) to the peer.
+ * fdpass.c - handing descriptors (anonymous regions and mailboxes) to the
+ * peer.
  *
  * Descriptors cannot live in shared memory, so they travel on the
  * channel's socket, one SOCK_SEQPACKET packet each: struct chan_fdmsg plus
- * one SCM_RIGHTS descriptor.  They form their own FIFO, independent of the
+ * its SCM_RIGHTS descriptors (a region's memfd; a mailbox's memfd and bell
+ * eventfd).  They form their own FIFO, independent of the
  * messages on the queues.  Only the peer can receive them: nobody else has
  * the socket.
  */
@@ -18,14 +20,18 @@
 #include "channel/channel.h"
 #include "core/error.h"
 #include "core/sys.h"
+#include "mailbox/mailbox.h"
 
 #define CHAN_FD_MAGIC 0x44465843u /* "CXFD" */
-enum { CHAN_FD_REGION = 1 };
+enum { CHAN_FD_REGION = 1, CHAN_FD_MAILBOX = 2 };
 
 struct chan_fdmsg {
     uint32_t magic;
     uint32_t kind;
+    uint32_t arg; /* CHAN_FD_MAILBOX: the rights handed over */
+    uint32_t nfd; /* descriptors attached: 1 (region) or 2 (mailbox) */
 };
+#define FD_MAX 2
 
 /* Wait for EVENTS on the socket until the deadline; 0, -EAGAIN,
  * -ETIMEDOUT, or -EPIPE if the peer hung up. */
@@ -43,25 +49,24 @@ static int wait_sock(ipcx_channel *ch, short events, struct ipcx__deadline *d)
     return 0;
 }
 
-static int send_fd(ipcx_channel *ch, uint32_t kind, int fd,
-                   struct ipcx__deadline *d)
+static int send_fds(ipcx_channel *ch, const struct chan_fdmsg *m,
+                    const int *fds, struct ipcx__deadline *d)
 {
-    struct chan_fdmsg m = {CHAN_FD_MAGIC, kind};
-    struct iovec iov = {&m, sizeof m};
+    struct iovec iov = {(void *)m, sizeof *m};
     union {
         struct cmsghdr align;
-        char buf[CMSG_SPACE(sizeof(int))];
+        char buf[CMSG_SPACE(FD_MAX * sizeof(int))];
     } ctl;
     memset(&ctl, 0, sizeof ctl);
     struct msghdr msg = {.msg_iov = &iov,
                          .msg_iovlen = 1,
                          .msg_control = ctl.buf,
-                         .msg_controllen = sizeof ctl.buf};
+                         .msg_controllen = CMSG_SPACE(m->nfd * sizeof(int))};
     struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
     c->cmsg_level = SOL_SOCKET;
     c->cmsg_type = SCM_RIGHTS;
-    c->cmsg_len = CMSG_LEN(sizeof(int));
-    memcpy(CMSG_DATA(c), &fd, sizeof fd);
+    c->cmsg_len = CMSG_LEN(m->nfd * sizeof(int));
+    memcpy(CMSG_DATA(c), fds, m->nfd * sizeof(int));
     for (;;) {
         ssize_t n = ipcx__sendmsg(ch->sock, &msg, MSG_DONTWAIT);
         if (n >= 0) {
@@ -80,8 +85,20 @@ static int send_fd(ipcx_channel *ch, uint32_t kind, int fd,
     }
 }
 
-/* One packet; *fd is the descriptor it carried, or -1. */
-static int recv_packet(ipcx_channel *ch, struct chan_fdmsg *m, int *fd)
+/* The next packet's header, left queued (a peek installs no descriptors:
+ * there is no room for them): 0, -EAGAIN, -EPIPE, -EPROTO. */
+static int peek_packet(ipcx_channel *ch, struct chan_fdmsg *m)
+{
+    ssize_t n = recv(ch->sock, m, sizeof *m, MSG_DONTWAIT | MSG_PEEK);
+    if (n < 0) {
+        return errno == ECONNRESET ? -EPIPE : -errno;
+    }
+    return n == 0 ? -EPIPE : (size_t)n == sizeof *m ? 0 : -EPROTO;
+}
+
+/* Take one packet; FDS gets its descriptors (the rest are -1).  A packet
+ * that breaks the format is consumed and its descriptors closed. */
+static int recv_packet(ipcx_channel *ch, struct chan_fdmsg *m, int fds[FD_MAX])
 {
     union {
         struct cmsghdr align;
@@ -96,8 +113,10 @@ static int recv_packet(ipcx_channel *ch, struct chan_fdmsg *m, int *fd)
     if (n < 0) {
         return errno == ECONNRESET ? -EPIPE : -errno;
     }
-    int got = 0;
-    *fd = -1;
+    unsigned got = 0;
+    for (int i = 0; i < FD_MAX; i++) {
+        fds[i] = -1;
+    }
     for (struct cmsghdr *c = CMSG_FIRSTHDR(&msg); c != NULL;
          c = CMSG_NXTHDR(&msg, c)) {
         if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) {
@@ -107,78 +126,166 @@ static int recv_packet(ipcx_channel *ch, struct chan_fdmsg *m, int *fd)
         for (size_t i = 0; i < cnt; i++, got++) {
             int f;
             memcpy(&f, CMSG_DATA(c) + i * sizeof(int), sizeof f);
-            if (got == 0) {
-                *fd = f;
+            if (got < FD_MAX) {
+                fds[got] = f;
             } else {
-                ipcx__close(f); /* a packet carries one */
+                ipcx__close(f); /* more than any packet carries */
             }
         }
     }
     if (n == 0) {
         return -EPIPE;
     }
-    if ((size_t)n != sizeof *m || got != 1 || m->magic != CHAN_FD_MAGIC ||
+    if ((size_t)n != sizeof *m || m->magic != CHAN_FD_MAGIC || m->nfd == 0 ||
+        m->nfd > FD_MAX || got != m->nfd ||
         (msg.msg_flags & (MSG_TRUNC | MSG_CTRUNC))) {
-        ipcx__close(*fd);
-        *fd = -1;
+        for (int i = 0; i < FD_MAX; i++) {
+            ipcx__close(fds[i]);
+            fds[i] = -1;
+        }
         return -EPROTO;
     }
     return 0;
 }
 
-static int recv_fd(ipcx_channel *ch, uint32_t kind, int *fd,
-                   struct ipcx__deadline *d)
+/* Receive the next packet if it is of KIND: 0, -ENOMSG (another kind: it
+ * stays queued), -EPROTO (garbage: dropped), -EAGAIN / -ETIMEDOUT, -EPIPE. */
+static int recv_fds(ipcx_channel *ch, uint32_t kind, struct chan_fdmsg *m,
+                    int fds[FD_MAX], struct ipcx__deadline *d)
 {
-    struct chan_fdmsg m;
     int rc;
-    while ((rc = recv_packet(ch, &m, fd)) == -EAGAIN || rc == -EINTR) {
+    while ((rc = peek_packet(ch, m)) == -EAGAIN || rc == -EINTR) {
         if ((rc = wait_sock(ch, POLLIN, d)) < 0) {
             return rc;
         }
     }
-    if (rc == 0 && m.kind != kind) {
-        ipcx__close(*fd);
+    if (rc == 0 && m->magic == CHAN_FD_MAGIC && m->kind != kind &&
+        (m->kind == CHAN_FD_REGION || m->kind == CHAN_FD_MAILBOX)) {
+        return -ENOMSG;
+    }
+    if (rc == 0 || rc == -EPROTO) {
+        rc = recv_packet(ch, m, fds);
+    }
+    if (rc == 0 && m->kind != kind) {
+        for (int i = 0; i < FD_MAX; i++) {
+            ipcx__close(fds[i]);
+        }
         rc = -EPROTO;
     }
     return rc;
+}
+
+/* The checks every call here starts with: 0 or -EINVAL with the detail. */
+static int begin(ipcx_channel *ch, const void *arg, int64_t timeout_ns,
+                 struct ipcx__deadline *d)
+{
+    ipcx__err_clear();
+    if (ch == NULL || arg == NULL) {
+        return ipcx__err(-EINVAL, "NULL argument");
+    }
+    if (ipcx__deadline_init(d, timeout_ns) < 0) {
+        return ipcx__err(-EINVAL, "negative timeout");
+    }
+    return 0;
+}
+
+/* The detail for a failed receive of a WHAT; returns RC. */
+static int explain_recv(ipcx_channel *ch, int rc, const char *what)
+{
+    switch (rc) {
+    case -ENOMSG:
+        return ipcx__err(rc, "the next descriptor the peer sent is not a %s",
+                         what);
+    case -EPROTO:
+        return ipcx__err(rc, "the peer sent a malformed %s; it was dropped",
+                         what);
+    default:
+        return ipcx__chan_explain(ch, rc);
+    }
+}
+
+/* Hand the NFD descriptors FDS over as a packet of KIND carrying ARG. */
+static int send_kind(ipcx_channel *ch, uint32_t kind, uint32_t arg,
+                     const int *fds, uint32_t nfd, struct ipcx__deadline *d)
+{
+    struct chan_fdmsg m = {CHAN_FD_MAGIC, kind, arg, nfd};
+    int rc = send_fds(ch, &m, fds, d);
+    return rc < 0 ? ipcx__chan_explain(ch, rc) : 0;
 }
 
 int ipcx_channel_send_region(ipcx_channel *ch, const ipcx_region *r,
                              int64_t timeout_ns)
 {
     struct ipcx__deadline d;
-    ipcx__err_clear();
-    if (ch == NULL || r == NULL) {
-        return ipcx__err(-EINVAL, "NULL argument");
-    }
-    if (ipcx__deadline_init(&d, timeout_ns) < 0) {
-        return ipcx__err(-EINVAL, "negative timeout");
-    }
-    int fd = ipcx_region_fd(r);
-    if (fd < 0) {
-        return fd;
-    }
-    int rc = send_fd(ch, CHAN_FD_REGION, fd, &d);
-    return rc < 0 ? ipcx__chan_explain(ch, rc) : 0;
+    int rc = begin(ch, r, timeout_ns, &d);
+    int fd = rc < 0 ? rc : ipcx_region_fd(r);
+    return fd < 0 ? fd : send_kind(ch, CHAN_FD_REGION, 0, &fd, 1, &d);
 }
 
 int ipcx_channel_recv_region(ipcx_channel *ch, unsigned flags,
                              ipcx_region **out, int64_t timeout_ns)
 {
     struct ipcx__deadline d;
-    ipcx__err_clear();
-    if (ch == NULL || out == NULL) {
-        return ipcx__err(-EINVAL, "NULL argument");
+    struct chan_fdmsg m;
+    int fds[FD_MAX];
+    int rc = begin(ch, out, timeout_ns, &d);
+    if (rc < 0 || (rc = recv_fds(ch, CHAN_FD_REGION, &m, fds, &d)) < 0) {
+        return rc == -EINVAL ? rc : explain_recv(ch, rc, "region");
     }
-    if (ipcx__deadline_init(&d, timeout_ns) < 0) {
-        return ipcx__err(-EINVAL, "negative timeout");
-    }
-    int fd = -1;
-    int rc = recv_fd(ch, CHAN_FD_REGION, &fd, &d);
+    ipcx__close(fds[1]);
+    return ipcx_region_from_fd(fds[0], flags, out); /* owns it, even failing */
+}
+
+#define RIGHTS_ALL (IPCX_RIGHT_SEND | IPCX_RIGHT_RECV)
+
+int ipcx_channel_send_mailbox(ipcx_channel *ch, ipcx_mailbox *mb,
+                              unsigned rights, int64_t timeout_ns)
+{
+    struct ipcx__deadline d;
+    int rc = begin(ch, mb, timeout_ns, &d);
     if (rc < 0) {
-        return rc == -EPROTO
-                   ? ipcx__err(rc, "the peer sent something not a region")
-                   : ipcx__chan_explain(ch, rc);
+        return rc;
     }
-    return ipcx_region_from_fd(fd, flags, out); /* owns fd, even failing */
+    if (rights == 0 || (rights & ~RIGHTS_ALL)) {
+        return ipcx__err(-EINVAL,
+                         "rights 0x%x: give IPCX_RIGHT_SEND and/or "
+                         "IPCX_RIGHT_RECV",
+                         rights);
+    }
+    if (!mb->anon) {
+        return ipcx__err(-EINVAL, "only anonymous mailboxes travel; a named "
+                                  "one is opened by its name");
+    }
+    if ((rights & mb->rights) != rights) {
+        return ipcx__err(-EPERM, "the handle does not hold the rights 0x%x",
+                         rights & ~mb->rights);
+    }
+    /* The bell is set once at allocation and never changes (relaxed). */
+    int fds[FD_MAX] = {mb->fd,
+                       atomic_load_explicit(&mb->bell, memory_order_relaxed)};
+    return send_kind(ch, CHAN_FD_MAILBOX, rights, fds, 2, &d);
+}
+
+int ipcx_channel_recv_mailbox(ipcx_channel *ch, ipcx_mailbox **out,
+                              int64_t timeout_ns)
+{
+    struct ipcx__deadline d;
+    struct chan_fdmsg m;
+    int fds[FD_MAX];
+    int rc = begin(ch, out, timeout_ns, &d);
+    if (rc < 0 || (rc = recv_fds(ch, CHAN_FD_MAILBOX, &m, fds, &d)) < 0) {
+        return rc == -EINVAL ? rc : explain_recv(ch, rc, "mailbox");
+    }
+    rc = m.nfd != 2 || m.arg == 0 || (m.arg & ~RIGHTS_ALL) ||
+                 !ipcx__is_eventfd(fds[1])
+             ? -EPROTO
+             : ipcx__mbx_adopt(fds[0], fds[1], m.arg, out);
+    if (rc < 0) {
+        ipcx__close(fds[0]);
+        ipcx__close(fds[1]);
+        return rc == -EPROTO ? explain_recv(ch, rc, "mailbox")
+                             : ipcx__err(rc, "cannot attach the mailbox: %s",
+                                         ipcx_strerror(rc));
+    }
+    return 0;
 }

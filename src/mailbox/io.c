@@ -134,6 +134,9 @@ static int check_send(struct ipcx_mailbox *mb, const void *buf, size_t len,
     if (buf == NULL && len > 0) {
         return ipcx__err(-EINVAL, "NULL buffer with length %zu", len);
     }
+    if (!(mb->rights & IPCX_RIGHT_SEND)) {
+        return ipcx__err(-EPERM, "the handle has no send right");
+    }
     if ((flags & ~IPCX_SEND_RECEIPT) != 0) {
         return ipcx__err(-EINVAL, "unknown send flags 0x%x", flags);
     }
@@ -235,6 +238,7 @@ static int send_once(struct ipcx_mailbox *mb, const void *buf, size_t len,
     atomic_store_explicit(&s->sender, mb->holder, memory_order_relaxed);
     ipcx__q_publish(&mb->q, &op.ref, (uint32_t)len, ack ? IPCX__Q_FLAG_ACK : 0);
     ipcx__event_notify(&h->ev_msg, 1);
+    ipcx__mbx_ring_if_armed(mb); /* after notify's fence: see bell.c */
     if (ack && (rc = await_taken(&op, d, receiver)) < 0) {
         return rc; /* withdrawn, or to be sent again */
     }
@@ -279,6 +283,9 @@ long ipcx_mailbox_recv_ex(ipcx_mailbox *mb, void *buf, size_t cap,
     if (ipcx__deadline_init(&d, timeout_ns) < 0) {
         return ipcx__err(-EINVAL, "negative timeout");
     }
+    if (!(mb->rights & IPCX_RIGHT_RECV)) {
+        return ipcx__err(-EPERM, "the handle has no receive right");
+    }
     int rc;
     if (mb->policy == IPCX_POLICY_EXCLUSIVE &&
         (rc = ipcx__mbx_rx_right(mb)) < 0) {
@@ -288,6 +295,14 @@ long ipcx_mailbox_recv_ex(ipcx_mailbox *mb, void *buf, size_t cap,
     struct mbx_header *h = mb->hdr;
     struct ipcx__op wop = {try_take, unstick_take, &op};
     rc = ipcx__wait(&h->ev_msg, &wop, &d, &mb->me->recv_waiting);
+    if ((rc == -EAGAIN || rc == -ETIMEDOUT) &&
+        atomic_load_explicit(&mb->fd_mode, memory_order_relaxed)) {
+        /* A poller found nothing: re-arm the bell, then look once more
+         * (the receiver's half of the protocol in bell.c). */
+        ipcx__mbx_arm(mb);
+        int again = try_take(&op);
+        rc = again == -EAGAIN || again == -EINPROGRESS ? rc : again;
+    }
     if (rc == -EMSGSIZE) {
         return ipcx__err(rc,
                          "the next message is longer than the %zu-byte "
@@ -331,6 +346,9 @@ int ipcx_mailbox_transfer(ipcx_mailbox *mb, pid_t to)
     }
     if (mb->policy != IPCX_POLICY_EXCLUSIVE) {
         return ipcx__err(-EOPNOTSUPP, "not an exclusive mailbox");
+    }
+    if (!(mb->rights & IPCX_RIGHT_RECV)) {
+        return ipcx__err(-EPERM, "the handle has no receive right");
     }
     uint32_t me = mb->holder;
     if (atomic_load_explicit(&mb->hdr->rx_owner, memory_order_acquire) != me) {

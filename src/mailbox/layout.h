@@ -66,7 +66,11 @@ struct mbx_header {
     uint64_t proc_off, table_off, pool_off, map_size;
     /* Shared, mutable. */
     struct ipcx__qhdr q;
-    _Alignas(64) struct ipcx__event ev_msg;   /* receivers sleep here */
+    _Alignas(64) struct ipcx__event ev_msg; /* receivers sleep here */
+    /* 1 while a receiver waits on the bell (bell.c): the next sender
+     * exchanges it to 0 and rings.  Shares ev_msg's line, which a sender
+     * touches anyway; files made before it existed read 0 here. */
+    _Atomic uint32_t bell_armed;
     _Alignas(64) struct ipcx__event ev_space; /* senders sleep here */
     _Alignas(64) _Atomic uint32_t destroyed;
     _Atomic uint32_t rx_owner;    /* exclusive: holder of the receive right */

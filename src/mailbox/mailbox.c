@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <sys/mman.h>
 #include <sys/random.h>
 #include <sys/stat.h>
@@ -18,6 +19,7 @@
 #include "core/error.h"
 #include "core/sys.h"
 #include "mailbox/mailbox.h"
+#include "notify/notify.h"
 #include "ns/ns.h"
 
 #define ROUND_UP(x, a) (((x) + (a)-1) / (a) * (a))
@@ -310,12 +312,16 @@ static int attach(int fd, int writable, struct ipcx_mailbox **out)
         atomic_store_explicit(&mb->q.backed, mb->q.S, memory_order_relaxed);
     }
     mb->q.ctx = mb;
+    mb->rights = IPCX_RIGHT_SEND | IPCX_RIGHT_RECV;
+    atomic_init(&mb->bell, -1);
+    pthread_mutex_init(&mb->bell_mu, NULL);
     *out = mb;
     return 0;
 }
 
 static void detach(struct ipcx_mailbox *mb)
 {
+    ipcx__mbx_bell_close(mb);
     munmap(mb->base, mb->map_size);
     ipcx__close(mb->fd);
     free(mb);
@@ -361,6 +367,8 @@ static int attach_name(const char *name, int writable,
                          rc == -EPROTO ? "not a valid mailbox file"
                                        : ipcx_strerror(rc));
     }
+    /* ipcx__ns_file() checked NAME when open_file() ran. */
+    snprintf((*out)->fname, sizeof(*out)->fname, "%s" MBX_SUFFIX, name);
     return 0;
 }
 
@@ -390,13 +398,145 @@ int ipcx_mailbox_open(const char *name, int flags, ipcx_mailbox **out)
                          "already has two processes",
                          name);
     }
+    ipcx__notify_track_mailbox(mb);
     *out = mb;
+    return 0;
+}
+
+/* ---- anonymous mailboxes (port_allocate) and rights ---- */
+
+/* Seals an anonymous mailbox's memfd carries: nobody may shrink it under
+ * the others (SIGBUS); a bounded one, whose pool exists from the start, may
+ * not grow either. */
+#define ANON_SEALS_ALL (F_SEAL_SHRINK | F_SEAL_SEAL)
+
+/* Register the attached anonymous mailbox MB: the handle is ready. */
+static int anon_finish(struct ipcx_mailbox *mb, int bell, unsigned rights)
+{
+    int rc = ipcx__mbx_register(mb);
+    if (rc < 0) {
+        return rc;
+    }
+    if (mb->policy == IPCX_POLICY_PAIR &&
+        (rc = ipcx__mbx_take_pair_place(mb)) < 0) {
+        ipcx__mbx_unregister(mb);
+        return rc;
+    }
+    mb->anon = 1;
+    mb->rights = rights;
+    atomic_store_explicit(&mb->bell, bell, memory_order_relaxed);
+    return 0;
+}
+
+int ipcx_mailbox_allocate(const ipcx_mailbox_attr *attr, ipcx_mailbox **out)
+{
+    ipcx_mailbox_attr defaults;
+    struct mbx_geom g;
+    struct ipcx_mailbox *mb = NULL;
+    ipcx__err_clear();
+    if (out == NULL) {
+        return ipcx__err(-EINVAL, "NULL handle pointer");
+    }
+    if (attr == NULL) {
+        ipcx_mailbox_attr_init(&defaults);
+        attr = &defaults;
+    }
+    ipcx_mailbox_attr a = *attr;
+    /* Nobody can name it: the descriptor is the capability.  A holder of
+     * another uid must be able to reopen it (ipcx__mbx_adopt); reaching
+     * another process's descriptors through /proc needs ptrace rights,
+     * which the mode does not grant. */
+    a.mode = 0666;
+    int rc = check_attr(&a, &g);
+    if (rc < 0) {
+        return rc;
+    }
+    int fd = ipcx__memfd("ipcx-mailbox", MFD_ALLOW_SEALING);
+    int bell = fd < 0 ? -1 : ipcx__eventfd(EFD_NONBLOCK);
+    unsigned seals =
+        ANON_SEALS_ALL | (a.capacity == IPCX_UNBOUNDED ? 0 : F_SEAL_GROW);
+    rc = fd < 0 ? fd : bell;
+    if (rc >= 0 && (rc = init_file(fd, &a, &g)) == 0 &&
+        (rc = fcntl(fd, F_ADD_SEALS, seals) < 0 ? -errno : 0) == 0 &&
+        (rc = attach(fd, 1, &mb)) == 0 &&
+        (rc = anon_finish(mb, bell, IPCX_RIGHT_SEND | IPCX_RIGHT_RECV)) < 0) {
+        detach(mb); /* closes fd */
+        fd = -1;
+    }
+    if (rc < 0) {
+        ipcx__close(fd);
+        ipcx__close(bell);
+        return ipcx__err(rc, "cannot allocate a mailbox: %s",
+                         ipcx_strerror(rc));
+    }
+    *out = mb;
+    return 0;
+}
+
+int ipcx__mbx_adopt(int fd, int bell, unsigned rights, ipcx_mailbox **out)
+{
+    struct ipcx_mailbox *mb;
+    char path[64];
+    int seals = fcntl(fd, F_GET_SEALS);
+    /* A memfd whose holders cannot shrink it, or mapping it would hand a
+     * peer the power to SIGBUS us. */
+    if (seals < 0 || (seals & ANON_SEALS_ALL) != ANON_SEALS_ALL) {
+        return -EPROTO;
+    }
+    /* The descriptor shares the sender's open file description, and with
+     * it the sender's OFD locks: our registry entry would vouch for the
+     * sender and the sender's for us.  Our own description, opened through
+     * /proc, gives us our own liveness token. */
+    snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
+    int own = ipcx__openat(AT_FDCWD, path, O_RDWR, 0);
+    if (own < 0) {
+        return own;
+    }
+    int rc = attach(own, 1, &mb);
+    if (rc < 0) {
+        ipcx__close(own);
+        return rc;
+    }
+    if ((rc = anon_finish(mb, bell, rights)) < 0) {
+        atomic_store_explicit(&mb->bell, -1, memory_order_relaxed);
+        detach(mb); /* closes own; the caller still owns fd and bell */
+        return rc;
+    }
+    ipcx__close(fd);
+    *out = mb;
+    return 0;
+}
+
+unsigned ipcx_mailbox_rights(const ipcx_mailbox *mb)
+{
+    return mb != NULL ? mb->rights : 0;
+}
+
+int ipcx_mailbox_restrict(ipcx_mailbox *mb, unsigned rights)
+{
+    ipcx__err_clear();
+    if (mb == NULL) {
+        return ipcx__err(-EINVAL, "NULL mailbox handle");
+    }
+    if (rights & ~(IPCX_RIGHT_SEND | IPCX_RIGHT_RECV)) {
+        return ipcx__err(-EINVAL, "unknown rights 0x%x", rights);
+    }
+    if ((rights & mb->rights) == 0) {
+        return ipcx__err(-EINVAL, "no right would be left: close the handle");
+    }
+    if (!(rights & IPCX_RIGHT_RECV) && mb->policy == IPCX_POLICY_EXCLUSIVE) {
+        ipcx_mailbox_release(mb);
+    }
+    mb->rights &= rights;
     return 0;
 }
 
 int ipcx_mailbox_close(ipcx_mailbox *mb)
 {
     if (mb != NULL) {
+        if (!mb->anon) {
+            ipcx__notify_untrack_mailbox(mb);
+        }
         ipcx__mbx_unregister(mb);
         /* Blocked senders may wait for a place we held (pair) or receivers
          * for a right we held (exclusive): let them look again. */
@@ -442,6 +582,13 @@ int ipcx_mailbox_destroy(const char *name)
         atomic_store_explicit(&mb->hdr->destroyed, 1, memory_order_release);
         ipcx__event_notify(&mb->hdr->ev_msg, INT32_MAX);
         ipcx__event_notify(&mb->hdr->ev_space, INT32_MAX);
+        /* Pollers too; then the FIFO goes with the name. */
+        ipcx__mbx_ring_all(mb);
+        int dfd = ipcx__ns_open();
+        if (dfd >= 0) {
+            ipcx__mbx_bell_unlink(dfd, mb->fname);
+            ipcx__close(dfd);
+        }
     }
     if (mb != NULL) {
         detach(mb);

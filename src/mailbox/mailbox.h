@@ -3,8 +3,10 @@
 #define IPCX_MAILBOX_MAILBOX_H
 
 #include <ipcx/mailbox.h>
+#include <pthread.h>
 
 #include "mailbox/layout.h"
+#include "ns/ns.h"
 
 struct ipcx_mailbox {
     int fd;
@@ -19,6 +21,16 @@ struct ipcx_mailbox {
     pid_t pid;
     uid_t uid;
     struct ipcx__queue q;
+    _Atomic unsigned rights; /* IPCX_RIGHT_SEND | IPCX_RIGHT_RECV; only
+                                shrinks (ipcx_mailbox_restrict) */
+    int anon;                /* a memfd from ipcx_mailbox_allocate(): no name */
+    char fname[IPCX__FILE_MAX + 1]; /* named: "NAME.mbox" */
+
+    /* The bell (bell.c): an anonymous mailbox's eventfd, always open; a
+     * named one's FIFO, opened on first need under bell_mu. */
+    _Atomic int bell;
+    _Atomic int fd_mode; /* ipcx_mailbox_fd() was called: -EAGAIN re-arms */
+    pthread_mutex_t bell_mu;
 };
 
 /* Registry (registry.c). */
@@ -33,5 +45,24 @@ uint32_t ipcx__mbx_find_pid(struct ipcx_mailbox *mb, pid_t pid);
 uint32_t ipcx__mbx_find_pid_other(struct ipcx_mailbox *mb, pid_t pid);
 /* Is registry entry IDX held by a live process? (a syscall) */
 int ipcx__mbx_entry_locked(int fd, uint32_t idx);
+
+/* Adopt a received anonymous mailbox (fdpass.c).  On success the handle
+ * owns BELL and FD is closed (the handle opened its own description);
+ * on failure the caller still owns both. */
+int ipcx__mbx_adopt(int fd, int bell, unsigned rights, ipcx_mailbox **out);
+
+/* Bell (bell.c).  A sender calls ring_if_armed right after notifying
+ * ev_msg, whose seq_cst fence it relies on; see bell.c. */
+void ipcx__mbx_ring_if_armed(struct ipcx_mailbox *mb);
+/* Ring unconditionally if anybody is armed (destroy). */
+void ipcx__mbx_ring_all(struct ipcx_mailbox *mb);
+/* Drain the bell and arm it: after this, a message published later rings
+ * it.  The caller re-checks the queue afterwards. */
+void ipcx__mbx_arm(struct ipcx_mailbox *mb);
+/* Remove the FIFO of named mailbox FNAME from namespace DFD (destroy). */
+void ipcx__mbx_bell_unlink(int dfd, const char *fname);
+/* Readiness for ipcx_poll(): IPCX_POLLIN / IPCX_POLLHUP bits, or 0. */
+unsigned ipcx__mbx_ready(struct ipcx_mailbox *mb);
+void ipcx__mbx_bell_close(struct ipcx_mailbox *mb);
 
 #endif
