@@ -9,6 +9,12 @@
  *
  * Out-parameters are written only on success.
  *
+ * Handles: a NULL handle answers -EINVAL (closing NULL is a no-op); a
+ * handle of another kind, or one already closed, answers -EBADF, also from
+ * the close functions.  A closed handle is recognised as such while it is
+ * among the process's last 64 closed handles; a pointer closed longer ago
+ * is freed memory that no library can check.
+ *
  * Timeouts are relative, in nanoseconds: 0 means "do not wait" (the call
  * answers -EAGAIN instead of blocking), IPCX_FOREVER means block until the
  * call can complete, anything in between ends with -ETIMEDOUT.  Negative

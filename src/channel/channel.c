@@ -156,6 +156,7 @@ int ipcx__chan_attach(unsigned char *base, size_t map_size, int end, int sock,
         free(ch);
         return -EPROTO;
     }
+    ch->magic = IPCX__H_CHANNEL;
     ch->end = end;
     ch->sock = sock;
     /* SO_PEERCRED's pid, which the kernel translated into our pid
@@ -518,9 +519,12 @@ long ipcx_channel_recv_ex(ipcx_channel *ch, void *buf, size_t cap,
 {
     struct ipcx__deadline d;
     ipcx__err_clear();
-    if (ch == NULL || (buf == NULL && cap > 0)) {
-        return ipcx__err(-EINVAL,
-                         ch == NULL ? "NULL channel handle" : "NULL buffer");
+    int bad = ipcx__handle_check(ch, IPCX__H_CHANNEL, "channel");
+    if (bad < 0) {
+        return bad;
+    }
+    if (buf == NULL && cap > 0) {
+        return ipcx__err(-EINVAL, "NULL buffer");
     }
     if (ipcx__deadline_init(&d, timeout_ns) < 0) {
         return ipcx__err(-EINVAL, "negative timeout");
@@ -550,8 +554,9 @@ long ipcx_channel_recv(ipcx_channel *ch, void *buf, size_t cap,
 
 int ipcx__chan_check_send(ipcx_channel *ch, const void *buf, size_t len)
 {
-    if (ch == NULL) {
-        return ipcx__err(-EINVAL, "NULL channel handle");
+    int bad = ipcx__handle_check(ch, IPCX__H_CHANNEL, "channel");
+    if (bad < 0) {
+        return bad;
     }
     if (buf == NULL && len > 0) {
         return ipcx__err(-EINVAL, "NULL buffer with length %zu", len);
@@ -584,8 +589,9 @@ int ipcx_channel_send(ipcx_channel *ch, const void *buf, size_t len,
 int ipcx_channel_fd(ipcx_channel *ch)
 {
     ipcx__err_clear();
-    if (ch == NULL) {
-        return ipcx__err(-EINVAL, "NULL channel handle");
+    int bad = ipcx__handle_check(ch, IPCX__H_CHANNEL, "channel");
+    if (bad < 0) {
+        return bad;
     }
     pthread_mutex_lock(&ch->wait_mu);
     int rc = ch->epfd;
@@ -620,7 +626,11 @@ int ipcx_channel_fd(ipcx_channel *ch)
 int ipcx_channel_peer(const ipcx_channel *ch, ipcx_peer *out)
 {
     ipcx__err_clear();
-    if (ch == NULL || out == NULL) {
+    int bad = ipcx__handle_check(ch, IPCX__H_CHANNEL, "channel");
+    if (bad < 0) {
+        return bad;
+    }
+    if (out == NULL) {
         return ipcx__err(-EINVAL, "NULL argument");
     }
     *out = ch->peer;
@@ -629,16 +639,22 @@ int ipcx_channel_peer(const ipcx_channel *ch, ipcx_peer *out)
 
 long ipcx_channel_max_msg_size(const ipcx_channel *ch)
 {
-    if (ch == NULL) {
-        return ipcx__err(-EINVAL, "NULL channel handle");
+    int bad = ipcx__handle_check(ch, IPCX__H_CHANNEL, "channel");
+    if (bad < 0) {
+        return bad;
     }
     return ch->max_msg;
 }
 
 int ipcx_channel_close(ipcx_channel *ch)
 {
+    ipcx__err_clear();
     if (ch == NULL) {
         return 0;
+    }
+    int bad = ipcx__handle_check(ch, IPCX__H_CHANNEL, "channel");
+    if (bad < 0) {
+        return bad;
     }
     struct chan_end *me = &ch->hdr->end[ch->end];
     ipcx__notify_untrack_channel(ch);
@@ -656,6 +672,6 @@ int ipcx_channel_close(ipcx_channel *ch)
     munmap(ch->base, ch->map_size);
     pthread_mutex_destroy(&ch->wait_mu);
     ipcx__rpc_fini(ch);
-    free(ch);
+    ipcx__handle_retire(ch);
     return 0;
 }

@@ -19,6 +19,7 @@
 
 #include <ipcx/channel.h>
 
+#include "core/handle.h"
 #include "ring/queue.h"
 #include "wait/wait.h"
 
@@ -95,11 +96,12 @@ struct rpc_stash {
 };
 
 struct ipcx_channel {
-    int end;     /* 0 server, 1 client */
-    int sock;    /* the connection: hangs up when the peer goes */
-    int pidfd;   /* the peer process (readable once it exits), or -1 */
-    int bell[2]; /* eventfd of each end */
-    int epfd;    /* ipcx_channel_fd(), or -1 */
+    uint32_t magic; /* IPCX__H_CHANNEL (core/handle.h) */
+    int end;        /* 0 server, 1 client */
+    int sock;       /* the connection: hangs up when the peer goes */
+    int pidfd;      /* the peer process (readable once it exits), or -1 */
+    int bell[2];    /* eventfd of each end */
+    int epfd;       /* ipcx_channel_fd(), or -1 */
     unsigned char *base;
     size_t map_size;
     struct chan_header *hdr;

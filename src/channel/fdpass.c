@@ -180,7 +180,11 @@ static int begin(ipcx_channel *ch, const void *arg, int64_t timeout_ns,
                  struct ipcx__deadline *d)
 {
     ipcx__err_clear();
-    if (ch == NULL || arg == NULL) {
+    int bad = ipcx__handle_check(ch, IPCX__H_CHANNEL, "channel");
+    if (bad < 0) {
+        return bad;
+    }
+    if (arg == NULL) {
         return ipcx__err(-EINVAL, "NULL argument");
     }
     if (ipcx__deadline_init(d, timeout_ns) < 0) {
@@ -229,8 +233,11 @@ int ipcx_channel_recv_region(ipcx_channel *ch, unsigned flags,
     struct chan_fdmsg m;
     int fds[FD_MAX];
     int rc = begin(ch, out, timeout_ns, &d);
-    if (rc < 0 || (rc = recv_fds(ch, CHAN_FD_REGION, &m, fds, &d)) < 0) {
-        return rc == -EINVAL ? rc : explain_recv(ch, rc, "region");
+    if (rc < 0) {
+        return rc;
+    }
+    if ((rc = recv_fds(ch, CHAN_FD_REGION, &m, fds, &d)) < 0) {
+        return explain_recv(ch, rc, "region");
     }
     ipcx__close(fds[1]);
     return ipcx_region_from_fd(fds[0], flags, out); /* owns it, even failing */
@@ -243,7 +250,8 @@ int ipcx_channel_send_mailbox(ipcx_channel *ch, ipcx_mailbox *mb,
 {
     struct ipcx__deadline d;
     int rc = begin(ch, mb, timeout_ns, &d);
-    if (rc < 0) {
+    if (rc < 0 ||
+        (rc = ipcx__handle_check(mb, IPCX__H_MAILBOX, "mailbox")) < 0) {
         return rc;
     }
     if (rights == 0 || (rights & ~RIGHTS_ALL)) {
@@ -273,8 +281,11 @@ int ipcx_channel_recv_mailbox(ipcx_channel *ch, ipcx_mailbox **out,
     struct chan_fdmsg m;
     int fds[FD_MAX];
     int rc = begin(ch, out, timeout_ns, &d);
-    if (rc < 0 || (rc = recv_fds(ch, CHAN_FD_MAILBOX, &m, fds, &d)) < 0) {
-        return rc == -EINVAL ? rc : explain_recv(ch, rc, "mailbox");
+    if (rc < 0) {
+        return rc;
+    }
+    if ((rc = recv_fds(ch, CHAN_FD_MAILBOX, &m, fds, &d)) < 0) {
+        return explain_recv(ch, rc, "mailbox");
     }
     rc = m.nfd != 2 || m.arg == 0 || (m.arg & ~RIGHTS_ALL) ||
                  !ipcx__is_eventfd(fds[1])

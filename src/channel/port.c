@@ -36,6 +36,7 @@
 #define CHAN_SEALS (F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL)
 
 struct ipcx_port {
+    uint32_t magic; /* IPCX__H_PORT (core/handle.h) */
     int sock;
     int dfd; /* the namespace directory (O_PATH) */
     char fname[IPCX__FILE_MAX + 1];
@@ -121,7 +122,7 @@ static void port_free(ipcx_port *p)
     ipcx__close(p->lock);
     ipcx__close(p->sock);
     ipcx__close(p->dfd);
-    free(p);
+    ipcx__handle_retire(p);
 }
 
 int ipcx_port_listen(const char *name, const ipcx_port_attr *attr,
@@ -140,6 +141,7 @@ int ipcx_port_listen(const char *name, const ipcx_port_attr *attr,
     if (p == NULL) {
         return -ENOMEM;
     }
+    p->magic = IPCX__H_PORT;
     p->sock = p->dfd = p->lock = -1;
     int rc = check_attr(attr, &p->geom);
     if (rc == 0) {
@@ -164,8 +166,13 @@ int ipcx_port_listen(const char *name, const ipcx_port_attr *attr,
 
 int ipcx_port_close(ipcx_port *p)
 {
+    ipcx__err_clear();
     if (p == NULL) {
         return 0;
+    }
+    int bad = ipcx__handle_check(p, IPCX__H_PORT, "port");
+    if (bad < 0) {
+        return bad;
     }
     ipcx__fork_lock();
     ipcx__fork_unwatch(&p->guard);
@@ -186,7 +193,12 @@ int ipcx_port_close(ipcx_port *p)
 
 int ipcx_port_fd(const ipcx_port *p)
 {
-    return p == NULL ? ipcx__err(-EINVAL, "NULL port handle") : p->sock;
+    ipcx__err_clear();
+    int bad = ipcx__handle_check(p, IPCX__H_PORT, "port");
+    if (bad < 0) {
+        return bad;
+    }
+    return p->sock;
 }
 
 int ipcx_port_list(int (*fn)(const char *name, void *arg), void *arg)
@@ -310,7 +322,11 @@ int ipcx_port_accept(ipcx_port *p, int64_t timeout_ns, ipcx_port_check_fn check,
 {
     struct ipcx__deadline d;
     ipcx__err_clear();
-    if (p == NULL || out == NULL) {
+    int bad = ipcx__handle_check(p, IPCX__H_PORT, "port");
+    if (bad < 0) {
+        return bad;
+    }
+    if (out == NULL) {
         return ipcx__err(-EINVAL, "NULL argument");
     }
     if (ipcx__deadline_init(&d, timeout_ns) < 0) {

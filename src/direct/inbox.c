@@ -33,6 +33,7 @@
 
 #include "channel/sock.h"
 #include "core/error.h"
+#include "core/handle.h"
 #include "core/sys.h"
 #include "ns/ns.h"
 #include "wait/wait.h"
@@ -51,6 +52,7 @@ struct links {
 };
 
 struct ipcx_inbox {
+    uint32_t magic; /* IPCX__H_INBOX (core/handle.h) */
     int sock, dfd;
     char fname[IPCX__FILE_MAX + 1];
     struct ipcx__sockfile id;
@@ -167,6 +169,7 @@ int ipcx_inbox_open(uint32_t mode, ipcx_inbox **out)
     if (ib == NULL) {
         return -ENOMEM;
     }
+    ib->magic = IPCX__H_INBOX;
     ib->sock = ib->dfd = ib->lock = -1;
     snprintf(name, sizeof name, "%d", (int)getpid());
     int rc = ipcx__ns_file(name, INBOX_SUFFIX, "inbox", ib->fname);
@@ -191,8 +194,13 @@ int ipcx_inbox_open(uint32_t mode, ipcx_inbox **out)
 
 int ipcx_inbox_close(ipcx_inbox *ib)
 {
+    ipcx__err_clear();
     if (ib == NULL) {
         return 0;
+    }
+    int bad = ipcx__handle_check(ib, IPCX__H_INBOX, "inbox");
+    if (bad < 0) {
+        return bad;
     }
     int dead = ib->dead;
     ipcx__fork_lock();
@@ -214,7 +222,7 @@ int ipcx_inbox_close(ipcx_inbox *ib)
         pthread_mutex_destroy(&ib->tx_mu);
         atomic_store(&inbox_owner, 0);
     }
-    free(ib);
+    ipcx__handle_retire(ib);
     return 0;
 }
 
@@ -370,8 +378,14 @@ int ipcx_send_to(ipcx_inbox *ib, pid_t pid, const void *buf, size_t len,
 {
     struct ipcx__deadline d;
     ipcx__err_clear();
-    if (ib == NULL || (buf == NULL && len > 0) || pid <= 0) {
-        return ipcx__err(-EINVAL, "NULL inbox or buffer, or bad pid");
+    int bad = ipcx__handle_check(ib, IPCX__H_INBOX, "inbox");
+    if (bad < 0) {
+        return bad;
+    }
+    if ((buf == NULL && len > 0) || pid <= 0) {
+        return ipcx__err(-EINVAL,
+                         buf == NULL && len > 0 ? "NULL buffer" : "bad pid %d",
+                         (int)pid);
     }
     if (len > IPCX_INBOX_MSG_MAX) {
         return ipcx__err(-EMSGSIZE, "%zu bytes exceed the direct maximum %u",
@@ -491,8 +505,14 @@ static long receive(ipcx_inbox *ib, pid_t pid, void *buf, size_t cap,
 {
     struct ipcx__deadline d;
     ipcx__err_clear();
-    if (ib == NULL || (buf == NULL && cap > 0) || pid < 0) {
-        return ipcx__err(-EINVAL, "NULL inbox or buffer, or bad pid");
+    int bad = ipcx__handle_check(ib, IPCX__H_INBOX, "inbox");
+    if (bad < 0) {
+        return bad;
+    }
+    if ((buf == NULL && cap > 0) || pid < 0) {
+        return ipcx__err(-EINVAL,
+                         buf == NULL && cap > 0 ? "NULL buffer" : "bad pid %d",
+                         (int)pid);
     }
     if (ipcx__deadline_init(&d, timeout_ns) < 0) {
         return ipcx__err(-EINVAL, "negative timeout");

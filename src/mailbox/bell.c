@@ -176,8 +176,9 @@ unsigned ipcx__mbx_ready(struct ipcx_mailbox *mb)
 int ipcx_mailbox_fd(ipcx_mailbox *mb)
 {
     ipcx__err_clear();
-    if (mb == NULL) {
-        return ipcx__err(-EINVAL, "NULL mailbox handle");
+    int bad = ipcx__handle_check(mb, IPCX__H_MAILBOX, "mailbox");
+    if (bad < 0) {
+        return bad;
     }
     if (!(mb->rights & IPCX_RIGHT_RECV)) {
         return ipcx__err(-EPERM, "the handle has no receive right");

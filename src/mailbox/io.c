@@ -128,8 +128,9 @@ static int explain(struct ipcx_mailbox *mb, int rc)
 static int check_send(struct ipcx_mailbox *mb, const void *buf, size_t len,
                       unsigned flags, pid_t *receiver)
 {
-    if (mb == NULL) {
-        return ipcx__err(-EINVAL, "NULL mailbox handle");
+    int rc = ipcx__handle_check(mb, IPCX__H_MAILBOX, "mailbox");
+    if (rc < 0) {
+        return rc;
     }
     if (buf == NULL && len > 0) {
         return ipcx__err(-EINVAL, "NULL buffer with length %zu", len);
@@ -276,9 +277,12 @@ long ipcx_mailbox_recv_ex(ipcx_mailbox *mb, void *buf, size_t cap,
 {
     struct ipcx__deadline d;
     ipcx__err_clear();
-    if (mb == NULL || (buf == NULL && cap > 0)) {
-        return ipcx__err(-EINVAL,
-                         mb == NULL ? "NULL mailbox handle" : "NULL buffer");
+    long bad = ipcx__handle_check(mb, IPCX__H_MAILBOX, "mailbox");
+    if (bad < 0) {
+        return bad;
+    }
+    if (buf == NULL && cap > 0) {
+        return ipcx__err(-EINVAL, "NULL buffer");
     }
     if (ipcx__deadline_init(&d, timeout_ns) < 0) {
         return ipcx__err(-EINVAL, "negative timeout");
@@ -341,8 +345,9 @@ long ipcx_mailbox_recv(ipcx_mailbox *mb, void *buf, size_t cap,
 int ipcx_mailbox_transfer(ipcx_mailbox *mb, pid_t to)
 {
     ipcx__err_clear();
-    if (mb == NULL) {
-        return ipcx__err(-EINVAL, "NULL mailbox handle");
+    int bad = ipcx__handle_check(mb, IPCX__H_MAILBOX, "mailbox");
+    if (bad < 0) {
+        return bad;
     }
     if (mb->policy != IPCX_POLICY_EXCLUSIVE) {
         return ipcx__err(-EOPNOTSUPP, "not an exclusive mailbox");
@@ -371,8 +376,9 @@ int ipcx_mailbox_transfer(ipcx_mailbox *mb, pid_t to)
 int ipcx_mailbox_release(ipcx_mailbox *mb)
 {
     ipcx__err_clear();
-    if (mb == NULL) {
-        return ipcx__err(-EINVAL, "NULL mailbox handle");
+    int bad = ipcx__handle_check(mb, IPCX__H_MAILBOX, "mailbox");
+    if (bad < 0) {
+        return bad;
     }
     if (mb->policy != IPCX_POLICY_EXCLUSIVE) {
         return ipcx__err(-EOPNOTSUPP, "not an exclusive mailbox");

@@ -292,6 +292,7 @@ static int attach(int fd, int writable, struct ipcx_mailbox **out)
         free(mb);
         return rc;
     }
+    mb->magic = IPCX__H_MAILBOX;
     mb->fd = fd;
     mb->base = base;
     mb->map_size = copy.map_size;
@@ -324,7 +325,7 @@ static void detach(struct ipcx_mailbox *mb)
     ipcx__mbx_bell_close(mb);
     munmap(mb->base, mb->map_size);
     ipcx__close(mb->fd);
-    free(mb);
+    ipcx__handle_retire(mb);
 }
 
 /* Check NAME, write its file name to FNAME and open the namespace: the
@@ -509,14 +510,16 @@ int ipcx__mbx_adopt(int fd, int bell, unsigned rights, ipcx_mailbox **out)
 
 unsigned ipcx_mailbox_rights(const ipcx_mailbox *mb)
 {
-    return mb != NULL ? mb->rights : 0;
+    return ipcx__handle_check(mb, IPCX__H_MAILBOX, "mailbox") == 0 ? mb->rights
+                                                                   : 0;
 }
 
 int ipcx_mailbox_restrict(ipcx_mailbox *mb, unsigned rights)
 {
     ipcx__err_clear();
-    if (mb == NULL) {
-        return ipcx__err(-EINVAL, "NULL mailbox handle");
+    int rc = ipcx__handle_check(mb, IPCX__H_MAILBOX, "mailbox");
+    if (rc < 0) {
+        return rc;
     }
     if (rights & ~(IPCX_RIGHT_SEND | IPCX_RIGHT_RECV)) {
         return ipcx__err(-EINVAL, "unknown rights 0x%x", rights);
@@ -533,16 +536,22 @@ int ipcx_mailbox_restrict(ipcx_mailbox *mb, unsigned rights)
 
 int ipcx_mailbox_close(ipcx_mailbox *mb)
 {
-    if (mb != NULL) {
-        if (!mb->anon) {
-            ipcx__notify_untrack_mailbox(mb);
-        }
-        ipcx__mbx_unregister(mb);
-        /* Blocked senders may wait for a place we held (pair) or receivers
-         * for a right we held (exclusive): let them look again. */
-        ipcx__event_notify(&mb->hdr->ev_space, INT32_MAX);
-        detach(mb);
+    ipcx__err_clear();
+    if (mb == NULL) {
+        return 0;
     }
+    int rc = ipcx__handle_check(mb, IPCX__H_MAILBOX, "mailbox");
+    if (rc < 0) {
+        return rc;
+    }
+    if (!mb->anon) {
+        ipcx__notify_untrack_mailbox(mb);
+    }
+    ipcx__mbx_unregister(mb);
+    /* Blocked senders may wait for a place we held (pair) or receivers for
+     * a right we held (exclusive): let them look again. */
+    ipcx__event_notify(&mb->hdr->ev_space, INT32_MAX);
+    detach(mb);
     return 0;
 }
 
@@ -677,7 +686,11 @@ static int fill_stat(struct ipcx_mailbox *mb, ipcx_mailbox_info *out)
 int ipcx_mailbox_stat(ipcx_mailbox *mb, ipcx_mailbox_info *st)
 {
     ipcx__err_clear();
-    if (mb == NULL || st == NULL) {
+    int rc = ipcx__handle_check(mb, IPCX__H_MAILBOX, "mailbox");
+    if (rc < 0) {
+        return rc;
+    }
+    if (st == NULL) {
         return ipcx__err(-EINVAL, "NULL argument");
     }
     return fill_stat(mb, st);
@@ -711,5 +724,6 @@ int ipcx_mailbox_list(int (*fn)(const char *name, void *arg), void *arg)
 
 size_t ipcx_mailbox_max_msg_size(const ipcx_mailbox *mb)
 {
-    return mb != NULL ? mb->max_msg : 0;
+    return ipcx__handle_check(mb, IPCX__H_MAILBOX, "mailbox") == 0 ? mb->max_msg
+                                                                   : 0;
 }

@@ -5,10 +5,12 @@
 #include <ipcx/mailbox.h>
 #include <pthread.h>
 
+#include "core/handle.h"
 #include "mailbox/layout.h"
 #include "ns/ns.h"
 
 struct ipcx_mailbox {
+    uint32_t magic; /* IPCX__H_MAILBOX (core/handle.h) */
     int fd;
     unsigned char *base;
     size_t map_size;

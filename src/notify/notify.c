@@ -59,6 +59,7 @@
 
 #include "channel/channel.h"
 #include "core/error.h"
+#include "core/handle.h"
 #include "core/sys.h"
 #include "mailbox/mailbox.h"
 #include "notify/notify.h"
@@ -91,10 +92,11 @@ struct src {
 };
 
 struct ipcx_notify {
-    int epfd;    /* E: what ipcx_notify_fd() gives */
-    int pending; /* eventfd in E: readable while the queue is non-empty */
-    int ino;     /* inotify, in E, for the mailbox files */
-    int orphan;  /* inherited through fork(): unusable */
+    uint32_t magic; /* IPCX__H_NOTIFY (core/handle.h) */
+    int epfd;       /* E: what ipcx_notify_fd() gives */
+    int pending;    /* eventfd in E: readable while the queue is non-empty */
+    int ino;        /* inotify, in E, for the mailbox files */
+    int orphan;     /* inherited through fork(): unusable */
     struct src *procs;
     struct src *qhead, **qtail;
 };
@@ -608,6 +610,7 @@ int ipcx_notify_open(ipcx_notify **out)
     if (n == NULL) {
         return ipcx__err(-ENOMEM, "cannot open the notify mailbox: no memory");
     }
+    n->magic = IPCX__H_NOTIFY;
     n->qtail = &n->qhead;
     int rc = make_fds(n);
     if (rc == 0) {
@@ -631,8 +634,13 @@ int ipcx_notify_open(ipcx_notify **out)
 
 int ipcx_notify_close(ipcx_notify *n)
 {
+    ipcx__err_clear();
     if (n == NULL) {
         return 0;
+    }
+    int bad = ipcx__handle_check(n, IPCX__H_NOTIFY, "notify mailbox");
+    if (bad < 0) {
+        return bad;
     }
     lock();
     if (g.open == n) {
@@ -641,7 +649,7 @@ int ipcx_notify_close(ipcx_notify *n)
     }
     unlock();
     close_fds(n); /* an orphan's are closed already (-1) */
-    free(n);
+    ipcx__handle_retire(n);
     return 0;
 }
 
@@ -713,9 +721,12 @@ static int add_proc(struct ipcx_notify *n, struct src *s)
 int ipcx_notify_watch(ipcx_notify *n, pid_t pid, uint64_t cookie)
 {
     ipcx__err_clear();
-    if (n == NULL || pid <= 0) {
-        return ipcx__err(-EINVAL, n == NULL ? "NULL notify mailbox"
-                                            : "pid must be positive");
+    int bad = ipcx__handle_check(n, IPCX__H_NOTIFY, "notify mailbox");
+    if (bad < 0) {
+        return bad;
+    }
+    if (pid <= 0) {
+        return ipcx__err(-EINVAL, "pid must be positive");
     }
     int fd = open_pidfd(pid);
     if (fd < 0) {
@@ -743,8 +754,9 @@ int ipcx_notify_watch(ipcx_notify *n, pid_t pid, uint64_t cookie)
 int ipcx_notify_unwatch(ipcx_notify *n, pid_t pid)
 {
     ipcx__err_clear();
-    if (n == NULL) {
-        return ipcx__err(-EINVAL, "NULL notify mailbox");
+    int bad = ipcx__handle_check(n, IPCX__H_NOTIFY, "notify mailbox");
+    if (bad < 0) {
+        return bad;
     }
     lock();
     int rc = check_open(n);
@@ -771,9 +783,12 @@ int ipcx_notify_recv(ipcx_notify *n, ipcx_event *ev, int64_t timeout_ns)
 {
     struct ipcx__deadline d;
     ipcx__err_clear();
-    if (n == NULL || ev == NULL) {
-        return ipcx__err(-EINVAL, n == NULL ? "NULL notify mailbox"
-                                            : "NULL event pointer");
+    int bad = ipcx__handle_check(n, IPCX__H_NOTIFY, "notify mailbox");
+    if (bad < 0) {
+        return bad;
+    }
+    if (ev == NULL) {
+        return ipcx__err(-EINVAL, "NULL event pointer");
     }
     if (ipcx__deadline_init(&d, timeout_ns) < 0) {
         return ipcx__err(-EINVAL, "negative timeout");
@@ -816,8 +831,9 @@ int ipcx__notify_ready(ipcx_notify *n)
 int ipcx_notify_fd(ipcx_notify *n)
 {
     ipcx__err_clear();
-    if (n == NULL) {
-        return ipcx__err(-EINVAL, "NULL notify mailbox");
+    int bad = ipcx__handle_check(n, IPCX__H_NOTIFY, "notify mailbox");
+    if (bad < 0) {
+        return bad;
     }
     lock();
     int rc = check_open(n);

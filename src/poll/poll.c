@@ -18,6 +18,7 @@
 
 #include "channel/channel.h"
 #include "core/error.h"
+#include "core/handle.h"
 #include "mailbox/mailbox.h"
 #include "notify/notify.h"
 #include "wait/wait.h"
@@ -31,16 +32,27 @@ static int check_items(const ipcx_pollitem *items, size_t n)
                                        : "item count %zu not in 1..%d",
                          n, IPCX_POLL_MAX);
     }
+    static const struct {
+        uint32_t magic;
+        const char *what;
+    } kinds[] = {
+        [IPCX_POLL_MAILBOX] = {IPCX__H_MAILBOX, "mailbox"},
+        [IPCX_POLL_CHANNEL] = {IPCX__H_CHANNEL, "channel"},
+        [IPCX_POLL_NOTIFY] = {IPCX__H_NOTIFY, "notify mailbox"},
+    };
     for (size_t i = 0; i < n; i++) {
-        if (items[i].handle == NULL) {
-            return ipcx__err(-EINVAL, "item %zu has a NULL handle", i);
+        uint32_t k = items[i].kind;
+        if (k < IPCX_POLL_MAILBOX || k > IPCX_POLL_NOTIFY) {
+            return ipcx__err(-EINVAL, "item %zu has unknown kind %u", i, k);
         }
-        if (items[i].kind < IPCX_POLL_MAILBOX ||
-            items[i].kind > IPCX_POLL_NOTIFY) {
-            return ipcx__err(-EINVAL, "item %zu has unknown kind %u", i,
-                             items[i].kind);
+        int rc =
+            ipcx__handle_check(items[i].handle, kinds[k].magic, kinds[k].what);
+        if (rc < 0) {
+            return ipcx__err(rc, "item %zu: %s", i,
+                             rc == -EINVAL ? "NULL handle"
+                                           : "closed, or not of its kind");
         }
-        if (items[i].kind == IPCX_POLL_MAILBOX &&
+        if (k == IPCX_POLL_MAILBOX &&
             !(((ipcx_mailbox *)items[i].handle)->rights & IPCX_RIGHT_RECV)) {
             return ipcx__err(-EPERM, "item %zu: no receive right", i);
         }
