@@ -236,6 +236,9 @@ int ipcx_channel_recv_region(ipcx_channel *ch, unsigned flags,
     if (rc < 0) {
         return rc;
     }
+    if (flags & ~IPCX_REGION_RDONLY) { /* before a region is taken */
+        return ipcx__err(-EINVAL, "unknown region flags 0x%x", flags);
+    }
     if ((rc = recv_fds(ch, CHAN_FD_REGION, &m, fds, &d)) < 0) {
         return explain_recv(ch, rc, "region");
     }

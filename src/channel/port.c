@@ -475,6 +475,9 @@ static int take_offer(int s, const char *name, struct ipcx__deadline *d,
             return ipcx__err(rc, "port '%s' did not accept us in time", name);
         }
     }
+    if (rc < 0 && rc != -ECONNRESET) {
+        rc = ipcx__err(rc, "port '%s' sent a malformed answer", name);
+    }
     void *base = NULL;
     if (rc >= 0 && h.status < 0) {
         rc = ipcx__err(-ECONNREFUSED, "the server of '%s' refused us: %s", name,
