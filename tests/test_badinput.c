@@ -85,6 +85,19 @@ static void notify_calls(ipcx_notify *n, int expect)
     BAD(ipcx_notify_fd(n), expect);
 }
 
+static void region_calls(ipcx_region *r, ipcx_channel *ch, int expect)
+{
+    BAD(ipcx_region_seal(r), expect);
+    BAD(ipcx_region_fd(r), expect);
+    CHECK(ipcx_region_addr(r) == NULL);
+    CHECK(ipcx_region_size(r) == 0);
+    CHECK(ipcx_region_is_sealed(r) == 0);
+    CHECK(ipcx_region_is_temporary(r) == 0);
+    if (ch != NULL) {
+        BAD(ipcx_channel_send_region(ch, r, 0), expect);
+    }
+}
+
 /* NULL handles: -EINVAL everywhere; closing NULL is a no-op. */
 static void test_null_handles(void)
 {
@@ -93,6 +106,8 @@ static void test_null_handles(void)
     port_calls(NULL, -EINVAL);
     inbox_calls(NULL, -EINVAL);
     notify_calls(NULL, -EINVAL);
+    region_calls(NULL, NULL, -EINVAL);
+    CHECK_RC(ipcx_region_detach(NULL), 0);
     CHECK_RC(ipcx_mailbox_close(NULL), 0);
     CHECK_RC(ipcx_channel_close(NULL), 0);
     CHECK_RC(ipcx_port_close(NULL), 0);
@@ -173,6 +188,8 @@ static void test_foreign_handles(void)
     port_calls((ipcx_port *)z.ch, -EBADF);
     inbox_calls((ipcx_inbox *)z.n, -EBADF);
     notify_calls((ipcx_notify *)z.mb, -EBADF);
+    region_calls((ipcx_region *)z.mb, z.srv, -EBADF);
+    BAD(ipcx_region_detach((ipcx_region *)z.ch), -EBADF);
     /* A channel handed a "mailbox" that is a port. */
     BAD(ipcx_channel_send_mailbox(z.srv, (ipcx_mailbox *)z.port,
                                   IPCX_RIGHT_SEND, 0),
@@ -227,6 +244,12 @@ static void test_closed_handles(void)
     notify_calls(z.n, -EBADF);
     BAD(ipcx_notify_close(z.n), -EBADF);
 
+    ipcx_region *r;
+    CHECK_RC(ipcx_region_create_anon(4096, &r), 0);
+    CHECK_RC(ipcx_region_detach(r), 0);
+    region_calls(r, z.srv, -EBADF);
+    BAD(ipcx_region_detach(r), -EBADF);
+
     ipcx_pollitem it = ipcx_poll_mailbox(mb2);
     BAD(ipcx_poll(&it, 1, 0), -EBADF);
     zoo_check_intact(&z);
@@ -273,6 +296,10 @@ static void test_bad_arguments(void)
     BAD(ipcx_channel_send_mailbox(z.srv, z.anon, 0x10, 0), -EINVAL);
     BAD(ipcx_channel_send_mailbox(z.srv, z.mb, IPCX_RIGHT_SEND, 0), -EINVAL);
     BAD(ipcx_connect("no such port", 0, &z.ch), -EINVAL);
+    ipcx_region *r;
+    BAD(ipcx_channel_recv_region(z.ch, 0x80, &r, 0), -EINVAL);
+    BAD(ipcx_region_create_anon(0, &r), -EINVAL);
+    BAD(ipcx_region_attach("../x", 0, &r), -EINVAL);
     BAD(ipcx_port_accept(z.port, -1, NULL, NULL, &z.srv), -EINVAL);
 
     BAD(ipcx_send_to(z.ib, 0, "x", 1, 0), -EINVAL);

@@ -8,8 +8,10 @@
  * and nowhere else; sealed ones that the child can read but not write,
  * resize or remap writable, while the creator keeps writing.  Hostile fds
  * (pipes, sockets, directories, empty or huge memfds, disk files) are
- * refused and closed.  Failed system calls and a thousand cycles leave no
- * fd and no mapping behind.
+ * refused and closed.  Temporary regions: marked, kept alive by every
+ * attachment (by name, by an fd passed on or inherited) and collected by
+ * ipcx_gc() once none is left; attaching waits out a collector.  Failed
+ * system calls and a thousand cycles leave no fd and no mapping behind.
  */
 #include <dirent.h>
 #include <fcntl.h>
@@ -844,6 +846,214 @@ static void test_named_fd(void)
     CHECK_RC(ipcx_region_destroy("by-fd"), 0);
 }
 
+/* ---- temporary regions ------------------------------------------------- */
+
+/* The mode bits of region NAME's file, or -1 if it does not exist. */
+static int file_mode(const char *name)
+{
+    char path[512];
+    struct stat st;
+    snprintf(path, sizeof path, "%s/%s.region", ns, name);
+    return lstat(path, &st) == 0 ? (int)(st.st_mode & 07777) : -1;
+}
+
+static ipcx_region *create_temp(const char *name, size_t size)
+{
+    ipcx_region *r = SENTINEL;
+    CHECK_RC(
+        ipcx_region_create_attach(name, size, 0600, IPCX_REGION_TEMPORARY, &r),
+        0);
+    CHECK(r != SENTINEL && ipcx_region_is_temporary(r) == 1);
+    return r;
+}
+
+static void test_temporary_basics(void)
+{
+    umask(0077); /* must not apply */
+    ipcx_region *r = SENTINEL, *r2;
+    CHECK_RC(
+        ipcx_region_create_attach("tmp", 8192, 0640, IPCX_REGION_TEMPORARY, &r),
+        0);
+    CHECK(file_mode("tmp") == 01640); /* the mark: S_ISVTX */
+    CHECK(ipcx_region_size(r) == 8192 && ipcx_region_is_temporary(r) == 1);
+    strcpy(bytes(r), "temp data");
+    r2 = attach("tmp", IPCX_REGION_RDONLY);
+    CHECK(ipcx_region_is_temporary(r2) == 1);
+    CHECK(strcmp(bytes(r2), "temp data") == 0);
+    CHECK_RC(ipcx_region_create_attach("tmp", 4096, 0600, 0, &r), -EEXIST);
+    ipcx_region_detach(r2);
+    ipcx_region_detach(r);
+
+    /* Without the flag: created and attached, but permanent. */
+    CHECK_RC(ipcx_region_create_attach("perm", 4096, 0, 0, &r), 0);
+    CHECK(file_mode("perm") == 0600 && ipcx_region_is_temporary(r) == 0);
+    strcpy(bytes(r), "stays");
+    ipcx_region_detach(r);
+    CHECK(ipcx_gc(0, NULL, NULL, NULL) == 1); /* "tmp" only */
+    CHECK(file_mode("tmp") == -1);
+    r = attach("perm", 0);
+    CHECK(strcmp(bytes(r), "stays") == 0 && ipcx_region_is_temporary(r) == 0);
+    ipcx_region_detach(r);
+    CHECK_RC(ipcx_region_destroy("perm"), 0);
+
+    /* Bad arguments change nothing. */
+    r = SENTINEL;
+    CHECK_RC(ipcx_region_create_attach("x", 4096, 0600, IPCX_REGION_RDONLY, &r),
+             -EINVAL);
+    CHECK_RC(ipcx_region_create_attach("x", 4096, 0600, 0x4, &r), -EINVAL);
+    CHECK_RC(ipcx_region_create_attach("x", 4096, 0600, 0, NULL), -EINVAL);
+    CHECK_RC(ipcx_region_create_attach("../x", 4096, 0600, 0, &r), -EINVAL);
+    CHECK_RC(ipcx_region_create_attach("x", 0, 0600, 0, &r), -EINVAL);
+    CHECK_RC(ipcx_region_create_attach("x", 4096, 01600, 0, &r), -EINVAL);
+    CHECK_RC(ipcx_region_attach("x", IPCX_REGION_TEMPORARY, &r), -EINVAL);
+    CHECK(r == SENTINEL);
+    CHECK(ipcx_region_is_temporary(NULL) == 0);
+    r = anon(4096);
+    CHECK(ipcx_region_is_temporary(r) == 0);
+    ipcx_region_detach(r);
+    CHECK(count_dir(ns) == 0);
+}
+
+/* Attach NAME, report 'a', hold it until told 'd'. */
+static int child_holds(void *arg)
+{
+    int sock = child_end(arg);
+    ipcx_region *r = attach("held", IPCX_REGION_RDONLY);
+    post(sock, 'a');
+    expect(sock, 'd');
+    ipcx_region_detach(r);
+    post(sock, 'x');
+    return 0;
+}
+
+/* Adopt a region fd sent over the socket, hold it until told 'd'. */
+static int child_adopts(void *arg)
+{
+    int sock = child_end(arg);
+    ipcx_region *r;
+    CHECK_RC(ipcx_region_from_fd(recv_fd(sock), 0, &r), 0);
+    post(sock, 'a');
+    expect(sock, 'd');
+    ipcx_region_detach(r);
+    post(sock, 'x');
+    return 0;
+}
+
+static int child_sleeps(void *arg)
+{
+    int sock = child_end(arg);
+    post(sock, 'a');
+    char c;
+    (void)!recv(sock, &c, 1, 0); /* until the parent goes or says so */
+    return 0;
+}
+
+/* gc must remove WANT (0 or 1) regions: the temporary "held" lives on
+ * exactly as long as some process has it attached. */
+static void gc_expect(int want)
+{
+    ipcx_gc_report rep;
+    CHECK_RC(ipcx_gc(0, NULL, NULL, &rep), want);
+    CHECK(rep.removed[IPCX_GC_REGION] == (uint32_t)want);
+    CHECK((file_mode("held") == -1) == (want == 1));
+}
+
+static void test_temporary_lifetime(void)
+{
+    int (*const holders[])(void *) = {child_holds, child_adopts, child_sleeps};
+    for (int k = 0; k < 3; k++) {
+        int sv[2];
+        CHECK(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) == 0);
+        ipcx_region *r = create_temp("held", 4096);
+        /* child_sleeps holds only what fork() gave it: our attachment's
+         * fd, which carries the token. */
+        pid_t pid = tu_spawn(holders[k], sv);
+        close(sv[1]);
+        if (holders[k] == child_adopts) {
+            send_fd(sv[0], ipcx_region_fd(r));
+        }
+        expect(sv[0], 'a');
+        ipcx_region_detach(r);
+        gc_expect(0);
+        post(sv[0], 'd');
+        if (holders[k] != child_sleeps) {
+            expect(sv[0], 'x'); /* detached, still running */
+        }
+        CHECK(tu_wait(pid) == 0);
+        gc_expect(1);
+        close(sv[0]);
+    }
+    /* A dead temporary region that is attached again lives again. */
+    ipcx_region *r = create_temp("held", 4096);
+    ipcx_region_detach(r);
+    r = attach("held", 0);
+    CHECK(ipcx_region_is_temporary(r) == 1);
+    gc_expect(0);
+    ipcx_region_detach(r);
+    gc_expect(1);
+}
+
+/* Write-lock region NAME's token byte (as a collector does), say 'l', then
+ * after MS_THEN ms remove the file if told to by ARG, and let go. */
+struct locker {
+    int sv[2];
+    int unlink_it;
+};
+
+static int child_locks_token(void *arg)
+{
+    struct locker *l = arg;
+    int sock = child_end(l->sv);
+    char path[512];
+    snprintf(path, sizeof path, "%s/tok.region", ns);
+    int fd = open(path, O_RDWR | O_CLOEXEC);
+    CHECK(fd >= 0);
+    struct flock fl = {.l_type = F_WRLCK,
+                       .l_whence = SEEK_SET,
+                       .l_start = (off_t)1 << 62,
+                       .l_len = 1};
+    CHECK(fcntl(fd, F_OFD_SETLK, &fl) == 0);
+    post(sock, 'l');
+    if (l->unlink_it) {
+        tu_pause_ms(3);
+        CHECK(unlink(path) == 0);
+    } else {
+        expect(sock, 'd');
+    }
+    close(fd);
+    return 0;
+}
+
+/* Attaching waits for a collector's lock, then sees what it did. */
+static void test_temporary_attach_races(void)
+{
+    ipcx_region *r = SENTINEL;
+    for (int unlink_it = 0; unlink_it < 2; unlink_it++) {
+        ipcx_region_detach(create_temp("tok", 4096)); /* dead */
+        struct locker l = {.unlink_it = unlink_it};
+        CHECK(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, l.sv) == 0);
+        pid_t pid = tu_spawn(child_locks_token, &l);
+        close(l.sv[1]);
+        expect(l.sv[0], 'l');
+        if (unlink_it) {
+            /* The "collector" removes it while we wait: gone. */
+            CHECK_RC(ipcx_region_attach("tok", 0, &r), -ENOENT);
+        } else {
+            /* A lock that stays: -EBUSY after a bounded wait. */
+            long long t0 = tu_now_ns();
+            CHECK_RC(ipcx_region_attach("tok", 0, &r), -EBUSY);
+            CHECK(tu_now_ns() - t0 < 2000000000LL);
+            CHECK(strstr(ipcx_last_error(), "lock") != NULL);
+            post(l.sv[0], 'd');
+        }
+        CHECK(r == SENTINEL);
+        CHECK(tu_wait(pid) == 0);
+        close(l.sv[0]);
+    }
+    CHECK(ipcx_gc(0, NULL, NULL, NULL) == 0); /* the last one was removed */
+    CHECK(count_dir(ns) == 0);
+}
+
 /* ---- leaks and failed system calls ------------------------------------ */
 
 static void test_no_leaks(void)
@@ -909,6 +1119,22 @@ static void test_faults(void)
     ipcx__sys = saved;
     CHECK(count_fds() == fds && count_dir(ns) == files); /* no temp file */
 
+    /* Create-and-attach: a failed create, or a failed map after the
+     * create, leaves no file and no fd. */
+    ipcx__sys.ftruncate = fail_ftruncate;
+    CHECK_RC(ipcx_region_create_attach("fault", 4096, 0600,
+                                       IPCX_REGION_TEMPORARY, &r),
+             -ENOSPC);
+    ipcx__sys = saved;
+    ipcx__sys.mmap = fail_mmap;
+    CHECK_RC(ipcx_region_create_attach("fault", 4096, 0600,
+                                       IPCX_REGION_TEMPORARY, &r),
+             -ENOMEM);
+    CHECK_RC(ipcx_region_create_attach("fault", 4096, 0600, 0, &r), -ENOMEM);
+    ipcx__sys = saved;
+    CHECK(r == SENTINEL);
+    CHECK(count_fds() == fds && count_dir(ns) == files);
+
     CHECK_RC(ipcx_region_create("fault", 4096, 0600), 0); /* name is free */
     ipcx__sys.mmap = fail_mmap;
     CHECK_RC(ipcx_region_attach("fault", 0, &r), -ENOMEM);
@@ -939,6 +1165,9 @@ int main(void)
     TU_RUN(test_foreign_write_seal);
     TU_RUN(test_hostile_fds);
     TU_RUN(test_named_fd);
+    TU_RUN(test_temporary_basics);
+    TU_RUN(test_temporary_lifetime);
+    TU_RUN(test_temporary_attach_races);
     TU_RUN(test_no_leaks);
     TU_RUN(test_faults);
     return tu_failures > 0;

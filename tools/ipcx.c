@@ -27,6 +27,8 @@ static const char main_usage[] =
     "                          regions and inboxes\n"
     "  stat NAME...            show everything about a mailbox\n"
     "  rm NAME...              remove mailboxes\n"
+    "  gc [--dry-run]          remove what dead processes left: ports,\n"
+    "                          inboxes, temporary regions, stale files\n"
     "  serve NAME --echo       answer the clients of connection port NAME\n"
     "  call NAME MESSAGE       send a request to port NAME, print the reply\n"
     "  demo [OPTIONS]          producer-consumer processes on a mailbox\n"
@@ -44,6 +46,7 @@ static const struct cli_command *const commands[] = {
     &cli_create_command, &cli_send_command, &cli_recv_command,
     &cli_ls_command,     &cli_stat_command, &cli_rm_command,
     &cli_serve_command,  &cli_call_command, &cli_demo_command,
+    &cli_gc_command,
 };
 
 static const struct cli_command *find_command(const char *name)

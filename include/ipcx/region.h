@@ -53,6 +53,20 @@ typedef struct ipcx_region ipcx_region;
 /* Attach flag: map the region read-only (a write through it faults). */
 #define IPCX_REGION_RDONLY 0x1u
 
+/*
+ * Create flag (ipcx_region_create_attach()): the region is temporary.  It
+ * lives while some process has it attached, and once none has, it is a
+ * leftover: ipcx_gc() (ipcx gc) removes it, and creating a region under
+ * its name replaces it.  The mark is the set-aside sticky bit of the
+ * file's mode (S_ISVTX: "rw-------T" in ls -l, 1600 in ipcx ls), which
+ * only the file's owner can change.  Every attachment holds an OFD read
+ * lock on a byte far beyond any region's end (2^62), which the kernel
+ * drops when the last descriptor of that attachment closes, at death
+ * included; a descriptor passed to another process (ipcx_region_fd()) or
+ * inherited across fork() carries the attachment with it.
+ */
+#define IPCX_REGION_TEMPORARY 0x2u
+
 /* The largest region accepted, in bytes (64 GiB). */
 #define IPCX_REGION_SIZE_MAX (64ull << 30)
 
@@ -64,9 +78,32 @@ typedef struct ipcx_region ipcx_region;
  * ipcx_region_attach() to map it.
  * Errors: -EINVAL (bad name, size or mode), -EEXIST (name taken), -EACCES
  * (the namespace refuses us), -ENOSPC, -ENOMEM.  On failure nothing is
- * created.
+ * created.  A name held by a dead temporary region (IPCX_REGION_TEMPORARY,
+ * nobody attached) is not taken: that region is removed and ours created.
  */
 IPCX_API int ipcx_region_create(const char *name, size_t size, uint32_t mode);
+
+/*
+ * Create named region NAME as ipcx_region_create() does and attach it
+ * read-write in the same step: *OUT is a handle to free with
+ * ipcx_region_detach().  FLAGS is 0 or IPCX_REGION_TEMPORARY; a
+ * temporary region is attached by its creator before its name appears,
+ * so it is never seen unattached while the creator lives.  A name held by
+ * a temporary region that nobody has attached any more is reclaimed (here
+ * and in ipcx_region_create()): the old region goes, ours takes the name.
+ * Errors: those of ipcx_region_create() and of ipcx_region_attach(), and
+ * -EINVAL for unknown flags.  On failure nothing is created and *out is
+ * untouched.
+ */
+IPCX_API int ipcx_region_create_attach(const char *name, size_t size,
+                                       uint32_t mode, unsigned flags,
+                                       ipcx_region **out);
+
+/*
+ * 1 if R is a named region created IPCX_REGION_TEMPORARY, else 0 (also
+ * for NULL and anonymous regions).
+ */
+IPCX_API int ipcx_region_is_temporary(const ipcx_region *r);
 
 /*
  * Attach named region NAME: open its file (read-write, or read-only with
@@ -76,7 +113,10 @@ IPCX_API int ipcx_region_create(const char *name, size_t size, uint32_t mode);
  * Errors: -EINVAL (bad name or flags, NULL OUT), -ENOENT, -EACCES, -EPROTO
  * (not a regular file, a symlink, or of size 0 or above
  * IPCX_REGION_SIZE_MAX), -ENOMEM, -EMFILE.  On failure *out is untouched
- * and nothing stays open or mapped.
+ * and nothing stays open or mapped.  Attaching a temporary region takes
+ * its liveness lock (IPCX_REGION_TEMPORARY); if ipcx_gc() is removing it
+ * at that moment, the answer is -ENOENT, and -EBUSY if someone else holds
+ * a write lock on its lock byte for more than a second.
  */
 IPCX_API int ipcx_region_attach(const char *name, unsigned flags,
                                 ipcx_region **out);
@@ -84,7 +124,8 @@ IPCX_API int ipcx_region_attach(const char *name, unsigned flags,
 /*
  * Unmap the region and close its fd; frees R.  The region itself lives on
  * (a named one until destroyed, an anonymous one while any process maps it
- * or holds an fd).  NULL is a no-op.  Always returns 0.
+ * or holds an fd).  NULL is a no-op.  Returns 0, or -EBADF for a handle
+ * already detached or not a region.
  */
 IPCX_API int ipcx_region_detach(ipcx_region *r);
 

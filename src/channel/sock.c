@@ -8,6 +8,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "channel/sock.h"
@@ -102,6 +103,35 @@ void ipcx__sock_lockname(const char *fname, char *lname)
     snprintf(lname, IPCX__LOCK_MAX + 1, ".%s.lock", fname);
 }
 
+/* Is the lock of name-lock file FD held only by a collector?  Owners lock
+ * the whole file, ipcx_gc() only byte 1 (src/ns/gc.c), so byte 0 tells. */
+static int collector_only(int fd)
+{
+    struct flock owner = {
+        .l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = 0, .l_len = 1};
+    return fcntl(fd, F_OFD_GETLK, &owner) == 0 && owner.l_type == F_UNLCK;
+}
+
+/* Write-lock the whole name-lock file FD: 0, or -EEXIST while an owner
+ * holds it.  A collector holds it for microseconds while it removes a dead
+ * owner's leftovers: wait for it (up to a second) rather than refuse a
+ * listener that came at that moment. */
+static int lock_name(int fd)
+{
+    struct flock fl = {.l_type = F_WRLCK, .l_whence = SEEK_SET};
+    for (int wait = 0; fcntl(fd, F_OFD_SETLK, &fl) < 0; wait++) {
+        if (errno != EAGAIN && errno != EACCES) {
+            return -errno;
+        }
+        if (wait == 10000 || !collector_only(fd)) {
+            return -EEXIST;
+        }
+        struct timespec pause = {0, 100000};
+        nanosleep(&pause, NULL);
+    }
+    return 0;
+}
+
 /*
  * The owner removes the lock file when it closes, while still holding the
  * lock; so a lock is good only if its file is still the one linked under
@@ -119,9 +149,8 @@ int ipcx__sock_own(int dfd, const char *fname, char *lname, int *lock)
         if (fd < 0) {
             return fd == -EACCES ? -EEXIST : fd; /* another user's */
         }
-        struct flock fl = {.l_type = F_WRLCK, .l_whence = SEEK_SET};
-        if (fcntl(fd, F_OFD_SETLK, &fl) < 0) {
-            int rc = errno == EAGAIN || errno == EACCES ? -EEXIST : -errno;
+        int rc = lock_name(fd);
+        if (rc < 0) {
             ipcx__close(fd);
             return rc;
         }

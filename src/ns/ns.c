@@ -195,18 +195,75 @@ int ipcx__ns_tmpfile(int dfd, char *tmp, size_t tmplen)
     return ipcx__openat(dfd, tmp, O_CREAT | O_EXCL | O_RDWR, 0600);
 }
 
-int ipcx__ns_link(int dfd, int fd, const char *tmp, const char *fname)
+int ipcx__ns_link_try(int dfd, int fd, const char *tmp, const char *fname)
 {
-    int rc;
     if (tmp[0] != '\0') {
-        rc = linkat(dfd, tmp, dfd, fname, 0) < 0 ? -errno : 0;
-        unlinkat(dfd, tmp, 0);
-        return rc;
+        return linkat(dfd, tmp, dfd, fname, 0) < 0 ? -errno : 0;
     }
     char proc[64];
     snprintf(proc, sizeof proc, "/proc/self/fd/%d", fd);
     return linkat(AT_FDCWD, proc, dfd, fname, AT_SYMLINK_FOLLOW) < 0 ? -errno
                                                                      : 0;
+}
+
+int ipcx__ns_link(int dfd, int fd, const char *tmp, const char *fname)
+{
+    int rc = ipcx__ns_link_try(dfd, fd, tmp, fname);
+    if (tmp[0] != '\0') {
+        unlinkat(dfd, tmp, 0);
+    }
+    return rc;
+}
+
+/* Temporary names: PREFIX, the creator's pid, '-', then [0-9a-f-]+. */
+static const struct {
+    const char *prefix;
+    unsigned type;
+} temp_kinds[] = {
+    {".tmp-", S_IFREG},   /* ipcx__ns_tmpfile() */
+    {".sock-", S_IFSOCK}, /* channel/sock.c: ipcx__sock_listen() */
+    {".gc-", S_IFIFO},    /* ns/gc.c: a bell set aside */
+};
+
+int ipcx__ns_temp_name(const char *file, pid_t *pid, unsigned *type)
+{
+    for (size_t k = 0; k < sizeof temp_kinds / sizeof temp_kinds[0]; k++) {
+        size_t n = strlen(temp_kinds[k].prefix);
+        if (strncmp(file, temp_kinds[k].prefix, n) != 0) {
+            continue;
+        }
+        const char *p = file + n;
+        size_t digits = strspn(p, "0123456789");
+        if (digits == 0 || digits > 10 || p[0] == '0' || p[digits] != '-') {
+            return 0;
+        }
+        long long v = strtoll(p, NULL, 10);
+        const char *rest = p + digits + 1;
+        if (v > INT32_MAX || rest[0] == '\0' ||
+            rest[strspn(rest, "0123456789abcdef-")] != '\0') {
+            return 0;
+        }
+        *pid = (pid_t)v;
+        *type = temp_kinds[k].type;
+        return 1;
+    }
+    return 0;
+}
+
+DIR *ipcx__ns_opendir(int dfd)
+{
+    int fd = ipcx__openat(dfd, ".", O_RDONLY | O_DIRECTORY, 0);
+    if (fd < 0) {
+        errno = -fd;
+        return NULL;
+    }
+    DIR *d = fdopendir(fd);
+    if (d == NULL) {
+        int e = errno;
+        ipcx__close(fd);
+        errno = e;
+    }
+    return d;
 }
 
 /* The stem of FILE if it ends in SUFFIX and is a valid name, else NULL. */
@@ -228,15 +285,10 @@ int ipcx__ns_list(const char *suffix, int (*fn)(const char *, void *),
     if (pfd < 0) {
         return pfd;
     }
-    int dfd = ipcx__openat(pfd, ".", O_RDONLY | O_DIRECTORY, 0);
+    DIR *d = ipcx__ns_opendir(pfd);
     ipcx__close(pfd);
-    if (dfd < 0) {
-        return ipcx__err(dfd, "cannot read namespace: %s", ipcx_strerror(dfd));
-    }
-    DIR *d = fdopendir(dfd);
     if (d == NULL) {
         int rc = -errno;
-        ipcx__close(dfd);
         return ipcx__err(rc, "cannot read namespace: %s", ipcx_strerror(rc));
     }
     int rc = 0;

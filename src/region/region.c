@@ -22,8 +22,10 @@
 #include <ipcx/region.h>
 
 #include "core/error.h"
+#include "core/handle.h"
 #include "core/sys.h"
 #include "ns/ns.h"
+#include "wait/wait.h"
 
 #define REGION_SUFFIX ".region"
 
@@ -39,11 +41,36 @@
 #endif
 
 struct ipcx_region {
+    uint32_t magic; /* IPCX__H_REGION (core/handle.h) */
     void *addr;
     size_t size;
     int fd;
-    int named; /* a namespace file: takes no seals */
+    int named;     /* a namespace file: takes no seals */
+    int temporary; /* named, IPCX_REGION_TEMPORARY: fd holds the token */
 };
+
+/* How long attaching or creating waits for a collector to let go of a
+ * temporary region's token: it holds it for microseconds, unless it is
+ * descheduled.  Longer means someone else holds a write lock on it. */
+#define TOKEN_WAIT_NS 1000000000LL
+
+/* Pause before looking at a collector's lock again; 0 once START (0: set
+ * it now) is TOKEN_WAIT_NS ago.  Pauses grow from 100 us to 5 ms. */
+static int token_pause(int64_t *start, int *round)
+{
+    int64_t now = ipcx__now_ns();
+    if (*start == 0) {
+        *start = now;
+    }
+    if (now - *start >= TOKEN_WAIT_NS) {
+        return 0;
+    }
+    long ns = 100000L << (*round < 6 ? *round : 6);
+    struct timespec pause = {0, ns < 5000000 ? ns : 5000000};
+    nanosleep(&pause, NULL);
+    (*round)++;
+    return 1;
+}
 
 static int check_size(uint64_t size, const char *what)
 {
@@ -91,6 +118,7 @@ static int new_handle(int fd, size_t size, int writable, int named,
         free(r);
         return rc;
     }
+    r->magic = IPCX__H_REGION;
     r->size = size;
     r->fd = fd;
     r->named = named;
@@ -150,27 +178,91 @@ static int init_file(int fd, size_t size, uint32_t mode)
     return ipcx__ftruncate(fd, (off_t)size);
 }
 
-static int create_in(int dfd, const char *fname, size_t size, uint32_t mode)
+/*
+ * Take a temporary region's token on FD: an OFD read lock on
+ * IPCX__REGION_TOKEN, which every attachment holds and the kernel drops
+ * with the attachment's last descriptor.  A collector write-locks the
+ * byte while it removes the region, so we wait for it briefly; then, if
+ * DFD >= 0, make sure FNAME still is our file (the collector may just
+ * have removed it: -ENOENT, look again).  0 or a negative errno.
+ */
+static int hold_token(int fd, int dfd, const char *fname)
+{
+    struct flock fl = {.l_type = F_RDLCK,
+                       .l_whence = SEEK_SET,
+                       .l_start = IPCX__REGION_TOKEN,
+                       .l_len = 1};
+    int64_t start = 0;
+    int round = 0;
+    while (fcntl(fd, F_OFD_SETLK, &fl) < 0) {
+        if (errno != EAGAIN && errno != EACCES) {
+            return -errno;
+        }
+        if (!token_pause(&start, &round)) {
+            return ipcx__err(-EBUSY, "its lock byte is write-locked: a "
+                                     "collector or a foreign lock holds it");
+        }
+    }
+    struct stat a, b;
+    if (dfd >= 0 && (fstat(fd, &a) < 0 ||
+                     fstatat(dfd, fname, &b, AT_SYMLINK_NOFOLLOW) < 0 ||
+                     a.st_dev != b.st_dev || a.st_ino != b.st_ino)) {
+        return -ENOENT;
+    }
+    return 0;
+}
+
+/* Make the region file, named FNAME once complete.  TEMPORARY: marked
+ * (S_ISVTX) and with our token held before it has a name, so it is never
+ * seen unattached.  On success *FDP (if not NULL) gets the file's fd,
+ * else it is closed.  A dead temporary region under FNAME is reclaimed. */
+static int create_in(int dfd, const char *fname, size_t size, uint32_t mode,
+                     int temporary, int *fdp)
 {
     char tmp[64];
     int fd = ipcx__ns_tmpfile(dfd, tmp, sizeof tmp);
     if (fd < 0) {
         return fd;
     }
-    int rc = init_file(fd, size, mode);
+    int rc = init_file(fd, size, mode | (temporary ? S_ISVTX : 0));
+    if (rc == 0 && temporary) {
+        rc = hold_token(fd, -1, NULL);
+    }
     if (rc == 0) {
-        rc = ipcx__ns_link(dfd, fd, tmp, fname);
-    } else if (tmp[0] != '\0') {
+        rc = ipcx__ns_link_try(dfd, fd, tmp, fname);
+        /* A name held by a dead temporary region is free: collect it and
+         * try again (a few times: others may race us for the name). */
+        int64_t start = 0;
+        int round = 0;
+        for (int tries = 0; rc == -EEXIST && tries < 1000; tries++) {
+            struct stat st;
+            int gc = ipcx__gc_region(dfd, fname, 0);
+            if (gc == -EAGAIN) { /* another collector is removing it */
+                if (!token_pause(&start, &round)) {
+                    break;
+                }
+            } else if (gc != 1 &&
+                       fstatat(dfd, fname, &st, AT_SYMLINK_NOFOLLOW) == 0) {
+                break; /* live, or permanent: the name is taken */
+            }
+            rc = ipcx__ns_link_try(dfd, fd, tmp, fname);
+        }
+    }
+    if (tmp[0] != '\0') {
         unlinkat(dfd, tmp, 0);
     }
-    ipcx__close(fd);
+    if (rc == 0 && fdp != NULL) {
+        *fdp = fd;
+    } else {
+        ipcx__close(fd);
+    }
     return rc;
 }
 
-int ipcx_region_create(const char *name, size_t size, uint32_t mode)
+/* Check what both create calls take; 0 or -EINVAL with the detail. */
+static int check_create(const char *name, size_t size, uint32_t mode,
+                        char *fname)
 {
-    char fname[IPCX__FILE_MAX + 1];
-    ipcx__err_clear();
     int rc = ipcx__ns_file(name, REGION_SUFFIX, "region", fname);
     if (rc < 0 || (rc = check_size(size, "cannot create region")) < 0) {
         return rc;
@@ -179,11 +271,22 @@ int ipcx_region_create(const char *name, size_t size, uint32_t mode)
         return ipcx__err(-EINVAL, "region mode %o: only permission bits (0777)",
                          mode);
     }
+    return 0;
+}
+
+static int create(const char *name, size_t size, uint32_t mode, int temporary,
+                  int *fdp)
+{
+    char fname[IPCX__FILE_MAX + 1];
+    int rc = check_create(name, size, mode, fname);
+    if (rc < 0) {
+        return rc;
+    }
     int dfd = ipcx__ns_open();
     if (dfd < 0) {
         return dfd;
     }
-    rc = create_in(dfd, fname, size, mode != 0 ? mode : 0600);
+    rc = create_in(dfd, fname, size, mode != 0 ? mode : 0600, temporary, fdp);
     ipcx__close(dfd);
     if (rc < 0) {
         return ipcx__err(rc, "cannot create region '%s': %s", name,
@@ -193,19 +296,59 @@ int ipcx_region_create(const char *name, size_t size, uint32_t mode)
     return 0;
 }
 
-/* Open NAME's file for ACCMODE.  O_NONBLOCK: a FIFO planted under a region
- * name must not block the open; O_NOFOLLOW: nor may a symlink redirect it.
- * Errors carry a message naming the region. */
-static int open_region(const char *name, int accmode)
+int ipcx_region_create(const char *name, size_t size, uint32_t mode)
 {
-    char fname[IPCX__FILE_MAX + 1];
-    int dfd = ns_entry(name, fname);
-    if (dfd < 0) {
-        return dfd;
+    ipcx__err_clear();
+    return create(name, size, mode, 0, NULL);
+}
+
+int ipcx_region_create_attach(const char *name, size_t size, uint32_t mode,
+                              unsigned flags, ipcx_region **out)
+{
+    ipcx__err_clear();
+    if (out == NULL) {
+        return ipcx__err(-EINVAL, "NULL handle pointer");
     }
+    if ((flags & ~IPCX_REGION_TEMPORARY) != 0) {
+        return ipcx__err(-EINVAL, "unknown region create flags 0x%x", flags);
+    }
+    int temporary = (flags & IPCX_REGION_TEMPORARY) != 0;
+    int fd = -1;
+    int rc = create(name, size, mode, temporary, &fd);
+    if (rc < 0) {
+        return rc;
+    }
+    if ((rc = new_handle(fd, size, 1, 1, out)) < 0) {
+        /* Created but not mapped: take the name back, so that failure
+         * leaves nothing behind. */
+        char fname[IPCX__FILE_MAX + 1];
+        int dfd = ipcx__ns_open();
+        snprintf(fname, sizeof fname, "%s" REGION_SUFFIX, name);
+        if (dfd >= 0 && fd >= 0) {
+            struct stat a, b;
+            if (fstat(fd, &a) == 0 &&
+                fstatat(dfd, fname, &b, AT_SYMLINK_NOFOLLOW) == 0 &&
+                a.st_dev == b.st_dev && a.st_ino == b.st_ino) {
+                (void)unlinkat(dfd, fname, 0);
+            }
+        }
+        ipcx__close(dfd);
+        ipcx__close(fd);
+        return ipcx__err(rc, "cannot attach the new region '%s': %s", name,
+                         ipcx_strerror(rc));
+    }
+    (*out)->temporary = temporary;
+    return 0;
+}
+
+/* Open NAME's file FNAME in DFD for ACCMODE.  O_NONBLOCK: a FIFO planted
+ * under a region name must not block the open; O_NOFOLLOW: nor may a
+ * symlink redirect it.  Errors carry a message naming the region. */
+static int open_region(int dfd, const char *name, const char *fname,
+                       int accmode)
+{
     int fd = ipcx__openat(dfd, fname,
                           accmode | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY, 0);
-    ipcx__close(dfd);
     if (fd == -ELOOP || fd == -ENXIO || fd == -EISDIR) {
         return ipcx__err(-EPROTO, "cannot attach region '%s': %s", name,
                          "not a region file");
@@ -217,47 +360,88 @@ static int open_region(const char *name, int accmode)
     return fd;
 }
 
-static int map_named(int fd, unsigned flags, ipcx_region **out)
+/* Map FD, the region file FNAME in DFD; a temporary region's token is
+ * taken first (-ENOENT: it was removed meanwhile). */
+static int map_named(int fd, int dfd, const char *fname, unsigned flags,
+                     ipcx_region **out)
 {
     struct stat st;
     if (fstat(fd, &st) < 0) {
         return -errno;
     }
     int rc = check_file(&st);
+    int temporary = (st.st_mode & S_ISVTX) != 0;
+    if (rc == 0 && temporary) {
+        rc = hold_token(fd, dfd, fname);
+    }
     if (rc < 0) {
         return rc;
     }
     int writable = !(flags & IPCX_REGION_RDONLY);
-    return new_handle(fd, (size_t)st.st_size, writable, 1, out);
+    rc = new_handle(fd, (size_t)st.st_size, writable, 1, out);
+    if (rc == 0) {
+        (*out)->temporary = temporary;
+    }
+    return rc;
 }
 
 int ipcx_region_attach(const char *name, unsigned flags, ipcx_region **out)
 {
+    char fname[IPCX__FILE_MAX + 1];
     ipcx__err_clear();
     int rc = check_args(flags, out);
     if (rc < 0) {
         return rc;
     }
-    int fd = open_region(name, flags & IPCX_REGION_RDONLY ? O_RDONLY : O_RDWR);
-    if (fd < 0) {
-        return fd;
+    int dfd = ns_entry(name, fname);
+    if (dfd < 0) {
+        return dfd;
     }
-    if ((rc = map_named(fd, flags, out)) < 0) {
-        char what[IPCX__FILE_MAX + 64];
+    /* Again if a collector removed the temporary region we opened: the
+     * name may hold a new one by now. */
+    for (int attempt = 0; attempt < 4; attempt++) {
+        int fd = open_region(dfd, name, fname,
+                             flags & IPCX_REGION_RDONLY ? O_RDONLY : O_RDWR);
+        if (fd < 0) {
+            ipcx__close(dfd);
+            return fd;
+        }
+        if ((rc = map_named(fd, dfd, fname, flags, out)) == 0) {
+            break;
+        }
         ipcx__close(fd);
+        if (rc != -ENOENT) {
+            break;
+        }
+        ipcx__err(rc, "no such region (a collector removed it)");
+    }
+    ipcx__close(dfd);
+    if (rc < 0) {
+        char what[IPCX__FILE_MAX + 64];
         snprintf(what, sizeof what, "cannot attach region '%s'", name);
         return err_wrap(rc, what);
     }
     return 0;
 }
 
+int ipcx_region_is_temporary(const ipcx_region *r)
+{
+    return ipcx__handle_check(r, IPCX__H_REGION, "region") == 0 && r->temporary;
+}
+
 int ipcx_region_detach(ipcx_region *r)
 {
-    if (r != NULL) {
-        munmap(r->addr, r->size);
-        ipcx__close(r->fd);
-        free(r);
+    ipcx__err_clear();
+    if (r == NULL) {
+        return 0;
     }
+    int rc = ipcx__handle_check(r, IPCX__H_REGION, "region");
+    if (rc < 0) {
+        return rc;
+    }
+    munmap(r->addr, r->size);
+    ipcx__close(r->fd);
+    ipcx__handle_retire(r);
     return 0;
 }
 
@@ -305,12 +489,13 @@ int ipcx_region_destroy(const char *name)
 
 void *ipcx_region_addr(const ipcx_region *r)
 {
-    return r != NULL ? r->addr : NULL;
+    return ipcx__handle_check(r, IPCX__H_REGION, "region") == 0 ? r->addr
+                                                                : NULL;
 }
 
 size_t ipcx_region_size(const ipcx_region *r)
 {
-    return r != NULL ? r->size : 0;
+    return ipcx__handle_check(r, IPCX__H_REGION, "region") == 0 ? r->size : 0;
 }
 
 int ipcx_region_list(int (*fn)(const char *name, void *arg), void *arg)
@@ -358,8 +543,9 @@ int ipcx_region_create_anon(size_t size, ipcx_region **out)
 int ipcx_region_seal(ipcx_region *r)
 {
     ipcx__err_clear();
-    if (r == NULL) {
-        return ipcx__err(-EINVAL, "NULL region");
+    int rc = ipcx__handle_check(r, IPCX__H_REGION, "region");
+    if (rc < 0) {
+        return rc;
     }
     if (r->named) {
         return ipcx__err(-ENOTSUP,
@@ -373,7 +559,7 @@ int ipcx_region_seal(ipcx_region *r)
         return 0; /* sealed already, by us or (with F_SEAL_WRITE) others */
     }
     if (fcntl(r->fd, F_ADD_SEALS, READER_SEALS) < 0) {
-        int rc = errno == EINVAL ? -ENOTSUP : -errno;
+        rc = errno == EINVAL ? -ENOTSUP : -errno;
         return ipcx__err(rc, "cannot seal region: %s",
                          rc == -EPERM ? "this memfd does not allow sealing "
                                         "(no MFD_ALLOW_SEALING, F_SEAL_SEAL "
@@ -385,7 +571,7 @@ int ipcx_region_seal(ipcx_region *r)
 
 int ipcx_region_is_sealed(const ipcx_region *r)
 {
-    if (r == NULL) {
+    if (ipcx__handle_check(r, IPCX__H_REGION, "region") < 0) {
         return 0;
     }
     int seals = fcntl(r->fd, F_GET_SEALS);
@@ -394,10 +580,8 @@ int ipcx_region_is_sealed(const ipcx_region *r)
 
 int ipcx_region_fd(const ipcx_region *r)
 {
-    if (r == NULL) {
-        return ipcx__err(-EINVAL, "NULL region");
-    }
-    return r->fd;
+    int rc = ipcx__handle_check(r, IPCX__H_REGION, "region");
+    return rc < 0 ? rc : r->fd;
 }
 
 /* ---- adopting a received fd ------------------------------------------- */
