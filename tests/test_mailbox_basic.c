@@ -18,23 +18,6 @@
 
 static const char *ns;
 
-/* waitpid with a bound: the exit code, or -1 (and the child killed). */
-static int wait_bounded(pid_t pid, int seconds)
-{
-    for (int i = 0; i < seconds * 1000; i++) {
-        int st;
-        pid_t r = waitpid(pid, &st, WNOHANG);
-        CHECK(r >= 0);
-        if (r == pid) {
-            return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-        }
-        tu_pause_ms(1);
-    }
-    kill(pid, SIGKILL);
-    tu_wait(pid);
-    return -1;
-}
-
 static void fill(uint8_t *buf, size_t len, unsigned seed)
 {
     for (size_t i = 0; i < len; i++) {
@@ -895,7 +878,7 @@ static void test_blocking_wakeups(void)
         pid_t pid = tu_spawn(child_blocks, &w);
         TU_WAIT_STAT(mb, st, st.recv_waiting == 1);
         send_u32(mb, 555);
-        CHECK(wait_bounded(pid, 10) == 0);
+        CHECK(tu_wait_bounded(pid, 10) == 0);
         st = tu_stat(mb);
         CHECK(st.recv_waiting == 0 && st.depth == 0);
 
@@ -907,7 +890,7 @@ static void test_blocking_wakeups(void)
         TU_WAIT_STAT(mb, st, st.send_waiting == 1);
         CHECK(st.depth == 2);
         CHECK(recv_u32(mb) == 1);
-        CHECK(wait_bounded(pid, 10) == 0);
+        CHECK(tu_wait_bounded(pid, 10) == 0);
         CHECK(recv_u32(mb) == 2);
         CHECK(recv_u32(mb) == 777);
         st = tu_stat(mb);
@@ -919,7 +902,7 @@ static void test_blocking_wakeups(void)
     TU_WAIT_STAT(mb, st, st.recv_waiting == 1);
     long long t0 = tu_now_ns();
     send_u32(mb, 555);
-    CHECK(wait_bounded(pid, 10) == 0);
+    CHECK(tu_wait_bounded(pid, 10) == 0);
     CHECK(tu_now_ns() - t0 < IPCX_SEC(5));
     CHECK_RC(ipcx_mailbox_close(mb), 0);
     CHECK_RC(ipcx_mailbox_destroy("wakeups"), 0);
@@ -1003,7 +986,7 @@ static void test_signals(void)
     st = tu_stat(mb);
     CHECK(st.recv_waiting == 1); /* still waiting */
     send_u32(mb, 4242);
-    CHECK(wait_bounded(pid, 10) == 0);
+    CHECK(tu_wait_bounded(pid, 10) == 0);
     CHECK_RC(ipcx_mailbox_close(mb), 0);
     CHECK_RC(ipcx_mailbox_destroy("signals"), 0);
 }
@@ -1058,7 +1041,7 @@ static void destroy_wakes(uint32_t cap, int send, int64_t timeout)
         TU_WAIT_STAT(mb, st, st.recv_waiting == 1);
     }
     CHECK_RC(ipcx_mailbox_destroy(name), 0);
-    int rc = wait_bounded(pid, 10);
+    int rc = tu_wait_bounded(pid, 10);
     if (rc != 0) {
         fprintf(stderr, "cap %u %s blocked (timeout %lld): child %d\n", cap,
                 send ? "send" : "recv", (long long)timeout, rc);

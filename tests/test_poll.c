@@ -66,32 +66,6 @@ static int count_ns(void)
     return n;
 }
 
-/* waitpid() with a bound: the exit code, or -1 (and the child killed). */
-static int wait_bounded(pid_t pid, int seconds)
-{
-    for (int i = 0; i < seconds * 1000; i++) {
-        int st;
-        pid_t r = waitpid(pid, &st, WNOHANG);
-        CHECK(r >= 0);
-        if (r == pid) {
-            return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-        }
-        tu_pause_ms(1);
-    }
-    kill(pid, SIGKILL);
-    tu_wait(pid);
-    return -1;
-}
-
-/* Is FD readable right now (poll(2), no waiting)? */
-static int readable(int fd)
-{
-    struct pollfd p = {fd, POLLIN, 0};
-    int n = poll(&p, 1, 0);
-    CHECK(n >= 0);
-    return n == 1 && (p.revents & POLLIN) != 0;
-}
-
 /* epoll_wait() for up to MS milliseconds: how many are ready. */
 static int ep_wait(int ep, int ms)
 {
@@ -203,7 +177,7 @@ static void test_fd_epoll(void)
     uint32_t v;
     CHECK_RC(recv_u32(mb, &v, 0), -EAGAIN);
     CHECK(ep_wait(ep, 0) == 0);
-    CHECK(!readable(fd));
+    CHECK(!tu_readable(fd));
 
     pid_t s = tc_spawn(fd_sender, NULL);
     uint32_t want = 0;
@@ -223,14 +197,14 @@ static void test_fd_epoll(void)
         for (unsigned i = 0; i < fd_burst(r); i++) {
             /* Readable until drained, however many are left. */
             CHECK(ep_wait(ep, 0) == 1);
-            CHECK(readable(fd));
+            CHECK(tu_readable(fd));
             CHECK_RC(recv_u32(mb, &v, 0), sizeof v);
             CHECK(v == want);
             want++;
         }
         CHECK_RC(recv_u32(mb, &v, 0), -EAGAIN);
         CHECK(ep_wait(ep, 0) == 0);
-        CHECK(!readable(fd));
+        CHECK(!tu_readable(fd));
     }
     printf("fd_epoll: %d rounds, slowest wake-up %lld us (incl. 2 ms "
            "pause)\n",
@@ -283,7 +257,7 @@ static void test_fd_epoll(void)
     CHECK(n == 2 && got[0] == 100 && got[1] == 101);
     close(ep2);
     ipcx_mailbox_close(m2);
-    CHECK(wait_bounded(s, 20) == 0);
+    CHECK(tu_wait_bounded(s, 20) == 0);
     /* Destroy took the bells with the names. */
     CHECK(count_ns() == 0);
 }
@@ -306,7 +280,7 @@ static void test_fd_queued_before(void)
     sub_ns(__func__);
     ipcx_mailbox_attr a = tu_attr(8, 64);
     CHECK_RC(ipcx_mailbox_create("pre", &a), 0);
-    CHECK(wait_bounded(tc_spawn(queue_three, NULL), 10) == 0);
+    CHECK(tu_wait_bounded(tc_spawn(queue_three, NULL), 10) == 0);
     ipcx_mailbox *mb = tu_open("pre");
     int fd = ipcx_mailbox_fd(mb);
     CHECK(fd >= 0);
@@ -314,7 +288,7 @@ static void test_fd_queued_before(void)
     CHECK(ep_wait(ep, 1000) == 1);
     uint32_t v;
     for (uint32_t i = 0; i < 3; i++) {
-        CHECK(readable(fd));
+        CHECK(tu_readable(fd));
         CHECK_RC(recv_u32(mb, &v, 0), sizeof v);
         CHECK(v == i);
     }
@@ -326,7 +300,7 @@ static void test_fd_queued_before(void)
     CHECK_RC(recv_u32(mb, &v, 0), sizeof v);
     CHECK(v == 7);
     CHECK_RC(recv_u32(mb, &v, 0), -EAGAIN);
-    CHECK(!readable(fd));
+    CHECK(!tu_readable(fd));
     close(ep);
     ipcx_mailbox_close(mb);
     CHECK_RC(ipcx_mailbox_destroy("pre"), 0);
@@ -465,7 +439,7 @@ static void test_epoll_many_senders(void)
            "(%ld found nothing)\n",
            total, ms, wakes, empty);
     for (uint32_t i = 0; i < MS_SENDERS; i++) {
-        CHECK(wait_bounded(pids[i], 20) == 0);
+        CHECK(tu_wait_bounded(pids[i], 20) == 0);
     }
     for (uint32_t b = 0; b < MS_BOXES; b++) {
         struct ms_msg m;
@@ -572,10 +546,10 @@ static void test_two_receivers_one_fd(void)
         s[i] = tc_spawn(tr_sender, (void *)(uintptr_t)i);
     }
     for (int i = 0; i < TR_SENDERS; i++) {
-        CHECK(wait_bounded(s[i], 20) == 0);
+        CHECK(tu_wait_bounded(s[i], 20) == 0);
     }
-    CHECK(wait_bounded(r0, 20) == 0);
-    CHECK(wait_bounded(r1, 20) == 0);
+    CHECK(tu_wait_bounded(r0, 20) == 0);
+    CHECK(tu_wait_bounded(r1, 20) == 0);
     int want = TR_SENDERS * TR_PER;
     CHECK(atomic_load(&shr->total) == want);
     for (int i = 0; i < TR_SENDERS; i++) {
@@ -710,10 +684,10 @@ static void test_destroy_wakes_all(void)
         missed_trials += atomic_load(&shd->missed) != missed0;
     }
     for (int i = 0; i < DW_SLEEPERS; i++) {
-        CHECK(wait_bounded(sl[i], 20) == 0);
+        CHECK(tu_wait_bounded(sl[i], 20) == 0);
     }
     for (int i = 0; i < DW_BUSY; i++) {
-        CHECK(wait_bounded(busy[i], 20) == 0);
+        CHECK(tu_wait_bounded(busy[i], 20) == 0);
     }
     printf("destroy_wakes_all: %d trials, %d with an epoll receiver that "
            "never woke (%d receivers missed it)\n",
@@ -1003,8 +977,8 @@ static void test_poll_mix(void)
     CHECK(t1 - atomic_load(&shm->kill_ns) < IPCX_SEC(2));
     CHECK(it[0].revents == 0 && it[1].revents == 0);
     CHECK((it[2].revents & IPCX_POLLHUP) != 0);
-    CHECK(wait_bounded(killer, 10) == 0);
-    CHECK(wait_bounded(client, 10) == 128 + SIGKILL);
+    CHECK(tu_wait_bounded(killer, 10) == 0);
+    CHECK(tu_wait_bounded(client, 10) == 128 + SIGKILL);
     uint32_t v;
     CHECK_RC(ipcx_channel_recv(ch, &v, sizeof v, 0), -EPIPE);
     reset(it, 3);
@@ -1072,7 +1046,7 @@ static void test_poll_sleeps(void)
            cpu);
     CHECK(cpu < 100000);
     chan_str_poll(ch, "bye");
-    CHECK(wait_bounded(c, 20) == 0);
+    CHECK(tu_wait_bounded(c, 20) == 0);
     ipcx_channel_close(ch);
     ipcx_port_close(p);
     ipcx_mailbox_close(mb);
@@ -1129,7 +1103,7 @@ static void test_poll_hup_drain(void)
     ipcx_port *p = tc_listen("hup", 4, 64, 0);
     pid_t c = tc_spawn(hup_client, (void *)1);
     ipcx_channel *ch = tc_accept(p);
-    CHECK(wait_bounded(c, 10) == 0);
+    CHECK(tu_wait_bounded(c, 10) == 0);
     ipcx_pollitem it = ipcx_poll_channel(ch);
     CHECK_RC(ipcx_poll(&it, 1, 0), 1);
     CHECK(it.revents == IPCX_POLLIN);
@@ -1394,8 +1368,8 @@ static void lw_run(const char *name, int spin0, int anon)
     long long t0 = tu_now_ns();
     pid_t r = tc_spawn(lw_receiver, &c);
     pid_t s = tc_spawn(lw_sender, &c);
-    int rs = wait_bounded(s, 30);
-    int rr = wait_bounded(r, 30);
+    int rs = tu_wait_bounded(s, 30);
+    int rr = tu_wait_bounded(r, 30);
     printf("%s: %llu messages in %lld ms, %llu polls (%llu slept, %llu "
            "found nothing)\n",
            name, (unsigned long long)atomic_load(&shl->sent),

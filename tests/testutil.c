@@ -1,5 +1,7 @@
 #include "testutil.h"
 
+#include <poll.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <sys/mman.h>
 #include <sys/wait.h>
@@ -43,6 +45,30 @@ pid_t tu_spawn(int (*fn)(void *), void *arg)
         _exit(fn(arg));
     }
     return pid;
+}
+
+int tu_wait_bounded(pid_t pid, int seconds)
+{
+    for (int i = 0; i < seconds * 1000; i++) {
+        int st;
+        pid_t r = waitpid(pid, &st, WNOHANG);
+        CHECK(r >= 0);
+        if (r == pid) {
+            return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+        }
+        tu_pause_ms(1);
+    }
+    kill(pid, SIGKILL);
+    tu_wait(pid);
+    return -1;
+}
+
+int tu_readable(int fd)
+{
+    struct pollfd p = {fd, POLLIN, 0};
+    int n = poll(&p, 1, 0);
+    CHECK(n >= 0);
+    return n == 1 && (p.revents & POLLIN) != 0;
 }
 
 int tu_wait(pid_t pid)

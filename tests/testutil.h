@@ -51,6 +51,13 @@ pid_t tu_spawn(int (*fn)(void *), void *arg);
 /* waitpid() PID; return its exit code, or 128+signal if killed. */
 int tu_wait(pid_t pid);
 
+/* waitpid() PID for at most SECONDS: its exit code (128+signal if
+ * killed), or -1 after killing it because it did not end in time. */
+int tu_wait_bounded(pid_t pid, int seconds);
+
+/* Is FD readable right now (poll(2), no waiting)? */
+int tu_readable(int fd);
+
 /* Monotonic clock in nanoseconds. */
 long long tu_now_ns(void);
 
