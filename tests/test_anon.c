@@ -155,30 +155,6 @@ static void fd_target(int fd, char *buf, size_t len)
     buf[n] = '\0';
 }
 
-static int wait_bounded(pid_t pid, int seconds)
-{
-    for (int i = 0; i < seconds * 1000; i++) {
-        int st;
-        pid_t r = waitpid(pid, &st, WNOHANG);
-        CHECK(r >= 0);
-        if (r == pid) {
-            return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-        }
-        tu_pause_ms(1);
-    }
-    kill(pid, SIGKILL);
-    tu_wait(pid);
-    return -1;
-}
-
-static int readable(int fd)
-{
-    struct pollfd p = {fd, POLLIN, 0};
-    int n = poll(&p, 1, 0);
-    CHECK(n >= 0);
-    return n == 1 && (p.revents & POLLIN) != 0;
-}
-
 static int readable_within(int fd, int ms)
 {
     struct pollfd p = {fd, POLLIN, 0};
@@ -634,7 +610,7 @@ static void test_rights_over_channel(void)
     ipcx_mailbox_close(ub);
 
     chan_str(ch, "bye");
-    CHECK(wait_bounded(c, 20) == 0);
+    CHECK(tu_wait_bounded(c, 20) == 0);
     ipcx_mailbox_close(mb);
     ipcx_channel_close(ch);
     ipcx_port_close(p);
@@ -777,10 +753,10 @@ static void test_third_process(void)
     CHECK_RC(ipcx_channel_send_mailbox(ch, mb, IPCX_RIGHT_SEND, BOUND), 0);
     recv_str(mb, "from the client", BOUND);
     atomic_store(&sht->ready, 1);
-    CHECK(wait_bounded(third, 20) == 0);
+    CHECK(tu_wait_bounded(third, 20) == 0);
     CHECK(atomic_load(&sht->done) == 1);
     chan_str(ch, "bye");
-    CHECK(wait_bounded(c, 20) == 0);
+    CHECK(tu_wait_bounded(c, 20) == 0);
     ipcx_mailbox_close(mb);
     ipcx_channel_close(ch);
     ipcx_port_close(p);
@@ -842,7 +818,7 @@ static void test_other_uid(void)
     ipcx_mailbox *theirs = recv_mb(ch, IPCX_RIGHT_SEND);
     send_str(theirs, "from root");
     chan_str(ch, "bye");
-    CHECK(wait_bounded(c, 20) == 0);
+    CHECK(tu_wait_bounded(c, 20) == 0);
     ipcx_mailbox_close(theirs);
     ipcx_mailbox_close(to);
     ipcx_mailbox_close(mb);
@@ -969,7 +945,7 @@ static void test_mixed_kinds(void)
     chan_str(ch, "last");
     ipcx_mailbox_close(mb);
     ipcx_channel_close(ch);
-    CHECK(wait_bounded(c, 20) == 0);
+    CHECK(tu_wait_bounded(c, 20) == 0);
     ipcx_port_close(p);
     leak_check();
 }
@@ -1005,7 +981,7 @@ static void raw_send(int sock, uint32_t kind, uint32_t rights, const int *fds,
     CHECK(sendmsg(sock, &msg, MSG_NOSIGNAL) == (ssize_t)sizeof m);
 }
 
-#define GARBAGE 6
+#define GARBAGE 7
 
 static int garbage_client(void *arg)
 {
@@ -1081,11 +1057,13 @@ static void test_garbage_dropped(void)
     raw_send(sock, FDMSG_MAILBOX, 0, f, 2);
     raw_send(sock, FDMSG_MAILBOX, 0x8, f, 2);             /* unknown rights */
     raw_send(sock, FDMSG_MAILBOX, IPCX_RIGHT_SEND, f, 1); /* no bell */
+    /* An empty packet from a live peer: garbage, not a hang-up. */
+    CHECK(send(sock, "", 0, MSG_NOSIGNAL) == 0);
     CHECK_RC(ipcx_channel_send_mailbox(ch, mb, IPCX_RIGHT_SEND, BOUND), 0);
     chan_str(ch, "sent");
     recv_str(mb, "good", BOUND);
     chan_str(ch, "bye");
-    CHECK(wait_bounded(c, 20) == 0);
+    CHECK(tu_wait_bounded(c, 20) == 0);
     close(pipefd[0]);
     close(pipefd[1]);
     close(plain);
@@ -1118,7 +1096,7 @@ static int fd_client(void *arg)
     uint32_t v;
     for (int r = 1; r <= FD_ROUNDS; r++) {
         CHECK_RC(ipcx_mailbox_recv(mb, &v, sizeof v, 0), -EAGAIN);
-        CHECK(!readable(fd));
+        CHECK(!tu_readable(fd));
         atomic_store(&shf->armed, r);
         if (!readable_within(fd, 10000)) {
             fprintf(stderr, "round %d: fd quiet for 10 s\n", r);
@@ -1129,7 +1107,7 @@ static int fd_client(void *arg)
         atomic_store(&shf->got, r);
     }
     CHECK_RC(ipcx_mailbox_recv(mb, &v, sizeof v, 0), -EAGAIN);
-    CHECK(!readable(fd));
+    CHECK(!tu_readable(fd));
     /* ipcx_poll() on it beside the channel: only the mailbox is named. */
     ipcx_pollitem it[2] = {ipcx_poll_mailbox(mb), ipcx_poll_channel(ch)};
     atomic_store(&shf->armed, FD_ROUNDS + 1);
@@ -1196,7 +1174,7 @@ static void test_anon_fd_across(void)
     CHECK_RC(ipcx_channel_send_mailbox(ch, mb, IPCX_RIGHT_SEND, BOUND), 0);
     for (int r = 1; r <= FD_ROUNDS; r++) {
         CHECK_RC(ipcx_mailbox_recv(mb, &v, sizeof v, 0), -EAGAIN);
-        CHECK(!readable(fd));
+        CHECK(!tu_readable(fd));
         atomic_store(&shf->armed, FD_ROUNDS + 1 + r);
         if (!readable_within(fd, 10000)) {
             fprintf(stderr, "round %d: own fd quiet for 10 s\n", r);
@@ -1206,9 +1184,9 @@ static void test_anon_fd_across(void)
         CHECK(v == (uint32_t)r);
     }
     CHECK_RC(ipcx_mailbox_recv(mb, &v, sizeof v, 0), -EAGAIN);
-    CHECK(!readable(fd));
+    CHECK(!tu_readable(fd));
     chan_str(ch, "bye");
-    CHECK(wait_bounded(c, 20) == 0);
+    CHECK(tu_wait_bounded(c, 20) == 0);
     ipcx_mailbox_close(mb);
     ipcx_channel_close(ch);
     ipcx_port_close(p);
@@ -1287,7 +1265,7 @@ static void test_no_leaks(void)
     long long ms = (tu_now_ns() - t0) / 1000000;
     int fds1 = count_fds(), maps1 = count_memfd_maps();
     chan_str(ch, "bye");
-    CHECK(wait_bounded(c, 30) == 0);
+    CHECK(tu_wait_bounded(c, 30) == 0);
     printf("no_leaks: %d cycles in %lld ms; server fds %d -> %d, memfd maps "
            "%d -> %d; client fds %d -> %d, maps %d -> %d\n",
            LEAK_CYCLES, ms, fds0, fds1, maps0, maps1,
@@ -1348,7 +1326,7 @@ static void test_anon_nopen(void)
     tc_wait_step(&shh->step, 2);
     CHECK(tu_stat(mb).nopen == 1);
     chan_str(ch, "bye");
-    CHECK(wait_bounded(c, 20) == 0);
+    CHECK(tu_wait_bounded(c, 20) == 0);
     ipcx_mailbox_close(mb);
     ipcx_channel_close(ch);
     ipcx_port_close(p);
@@ -1402,7 +1380,7 @@ static void test_anon_exclusive(void)
     tc_wait_step(&shh->step, 2);
     CHECK_RC(ipcx_mailbox_recv(mb, buf, sizeof buf, 0), -EBUSY);
     chan_str(ch, "bye");
-    CHECK(wait_bounded(c, 20) == 0);
+    CHECK(tu_wait_bounded(c, 20) == 0);
     ipcx_mailbox_close(mb);
     ipcx_channel_close(ch);
     ipcx_port_close(p);
@@ -1504,7 +1482,7 @@ static void eo_run(uint32_t cap)
     printf("anon_exactly_once cap %u: %u x %d bytes in %lld ms\n", cap, want,
            EO_SIZE, (tu_now_ns() - t0) / 1000000);
     chan_str(ch, "bye");
-    CHECK(wait_bounded(c, 30) == 0);
+    CHECK(tu_wait_bounded(c, 30) == 0);
     free(m);
     ipcx_mailbox_close(mb);
     ipcx_channel_close(ch);

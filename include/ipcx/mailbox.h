@@ -239,7 +239,8 @@ IPCX_API int ipcx_mailbox_list(int (*fn)(const char *name, void *arg),
  * process has asked for a descriptor, a send that finds a receiver waiting
  * on one pays one write(2); other sends stay free of system calls.
  * Errors: -EINVAL, -EPERM (the handle has no receive right), -EACCES (the
- * FIFO cannot be made or opened), -EMFILE.
+ * FIFO cannot be made or opened), -EIDRM (the mailbox was destroyed before
+ * its first descriptor was made), -EMFILE.
  */
 IPCX_API int ipcx_mailbox_fd(ipcx_mailbox *mb);
 

@@ -93,7 +93,15 @@ static int peek_packet(ipcx_channel *ch, struct chan_fdmsg *m)
     if (n < 0) {
         return errno == ECONNRESET ? -EPIPE : -errno;
     }
-    return n == 0 ? -EPIPE : (size_t)n == sizeof *m ? 0 : -EPROTO;
+    if (n == 0) {
+        /* End of stream, or an empty packet from a live peer: that one is
+         * garbage for recv_packet() to drop, not a hang-up. */
+        struct pollfd p = {ch->sock, POLLRDHUP, 0};
+        return poll(&p, 1, 0) > 0 && (p.revents & (POLLRDHUP | POLLHUP))
+                   ? -EPIPE
+                   : -EPROTO;
+    }
+    return (size_t)n == sizeof *m ? 0 : -EPROTO;
 }
 
 /* Take one packet; FDS gets its descriptors (the rest are -1).  A packet
@@ -132,9 +140,6 @@ static int recv_packet(ipcx_channel *ch, struct chan_fdmsg *m, int fds[FD_MAX])
                 ipcx__close(f); /* more than any packet carries */
             }
         }
-    }
-    if (n == 0) {
-        return -EPIPE;
     }
     if ((size_t)n != sizeof *m || m->magic != CHAN_FD_MAGIC || m->nfd == 0 ||
         m->nfd > FD_MAX || got != m->nfd ||

@@ -60,7 +60,12 @@ static int open_fifo(struct ipcx_mailbox *mb, int create)
         return dfd;
     }
     int fd = ipcx__openat(dfd, bname, O_RDWR | O_NONBLOCK | O_NOFOLLOW, 0);
-    if (fd == -ENOENT && create && fstat(mb->fd, &mst) == 0) {
+    /* Acquire pairs with destroy's release: a destroyed mailbox's bell is
+     * gone with its name, and making a new one would leave litter. */
+    if (fd == -ENOENT && create &&
+        atomic_load_explicit(&mb->hdr->destroyed, memory_order_acquire)) {
+        fd = -EIDRM;
+    } else if (fd == -ENOENT && create && fstat(mb->fd, &mst) == 0) {
         if (mkfifoat(dfd, bname, 0600) == 0) {
             /* Nobody rings before we arm, which is after this: the short
              * window with mode 0600 costs no wake-up. */
@@ -186,8 +191,9 @@ int ipcx_mailbox_fd(ipcx_mailbox *mb)
     int fd = bell_fd(mb, 1);
     if (fd < 0) {
         return ipcx__err(fd, "cannot open the mailbox's bell: %s",
-                         fd == -EPROTO ? "its name holds something else"
-                                       : ipcx_strerror(fd));
+                         fd == -EPROTO  ? "its name holds something else"
+                         : fd == -EIDRM ? "the mailbox was destroyed"
+                                        : ipcx_strerror(fd));
     }
     /* bell_fd() has the fd now, so ipcx__mbx_arm() will not take bell_mu
      * again. */
