@@ -90,12 +90,26 @@ void ipcx__futex_wake(_Atomic uint32_t *word, int n)
 void ipcx__event_notify(struct ipcx__event *ev, int n)
 {
     /* The caller's state change (a release store or RMW) must be ordered
-     * before our read of `waiters`: this fence pairs with the seq_cst
-     * increment of `waiters` in sleep_once().  Either the sleeper's re-check
-     * sees the new state, or we see its count and wake it (Dekker). */
+     * before our read of `waiters`: this fence pairs with the seq_cst RMW
+     * that sets ARMED in announce().  Either the sleeper's re-check sees
+     * the new state, or we see ARMED and wake it (Dekker). */
     atomic_thread_fence(memory_order_seq_cst);
-    if (atomic_load_explicit(&ev->waiters, memory_order_relaxed) == 0) {
+    uint32_t w = atomic_load_explicit(&ev->waiters, memory_order_relaxed);
+    if (!(w & IPCX__EV_ARMED)) {
+        /* Nobody announced since the last wake-all: every sleeper counted
+         * was woken by it (and re-arms before sleeping again), and a new
+         * one's re-check sees our change.  No system call. */
         return;
+    }
+    if ((w & IPCX__EV_COUNT) <= (uint32_t)n) {
+        /* We wake them all: disarm.  Only the caller that clears ARMED
+         * needs to wake; a concurrent notify that lost the race finds it
+         * clear and returns, its change seen by the sleepers we wake. */
+        w = atomic_fetch_and_explicit(&ev->waiters, ~IPCX__EV_ARMED,
+                                      memory_order_relaxed);
+        if (!(w & IPCX__EV_ARMED)) {
+            return;
+        }
     }
     /* Bumping seq makes a sleeper that read the old value and has not yet
      * entered the kernel fail its futex compare instead of sleeping. */
@@ -206,6 +220,31 @@ static int spin(const struct ipcx__op *op, int rc)
     return rc;
 }
 
+/* Count ourselves among EV's sleepers and arm it, in one RMW.  seq_cst
+ * pairs with the fence in ipcx__event_notify(): after this, a notify either
+ * sees ARMED or published its change before it, which our re-check sees. */
+static void announce(struct ipcx__event *ev)
+{
+    uint32_t w = atomic_load_explicit(&ev->waiters, memory_order_relaxed);
+    while (!atomic_compare_exchange_weak_explicit(
+        &ev->waiters, &w, (w + 1) | IPCX__EV_ARMED, memory_order_seq_cst,
+        memory_order_relaxed)) {
+    }
+}
+
+/* Uncount ourselves; the last sleeper out also disarms, so that the next
+ * notify with nobody asleep costs no system call.  Relaxed: only the count
+ * matters here, and a stale ARMED costs one needless wake at most. */
+static void leave(struct ipcx__event *ev)
+{
+    uint32_t w = atomic_load_explicit(&ev->waiters, memory_order_relaxed);
+    uint32_t next;
+    do {
+        next = (w & IPCX__EV_COUNT) <= 1 ? 0 : w - 1;
+    } while (!atomic_compare_exchange_weak_explicit(
+        &ev->waiters, &w, next, memory_order_relaxed, memory_order_relaxed));
+}
+
 /* One sleep: announce ourselves, re-check, then block until notified or
  * UNTIL.  Returns the re-check's result. */
 static int sleep_once(struct ipcx__event *ev, const struct ipcx__op *op,
@@ -214,15 +253,14 @@ static int sleep_once(struct ipcx__event *ev, const struct ipcx__op *op,
     /* Acquire: a notify that bumped seq before this load also published its
      * state change, which the re-check below then sees. */
     uint32_t key = atomic_load_explicit(&ev->seq, memory_order_acquire);
-    /* seq_cst RMW pairs with the fence in ipcx__event_notify(). */
-    atomic_fetch_add_explicit(&ev->waiters, 1, memory_order_seq_cst);
+    announce(ev);
     int rc = op->try(op->arg);
     if (pending(rc) && sl != NULL) {
         sl->sleep(sl->ctx, ev, key, until);
     } else if (pending(rc)) {
         ipcx__futex_wait(&ev->seq, key, until);
     }
-    atomic_fetch_sub_explicit(&ev->waiters, 1, memory_order_relaxed);
+    leave(ev);
     return rc;
 }
 

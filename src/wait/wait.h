@@ -14,9 +14,16 @@
 #include <stdint.h>
 
 struct ipcx__event {
-    _Atomic uint32_t seq;     /* futex word: bumped by each notify */
-    _Atomic uint32_t waiters; /* callers between prepare and finish */
+    _Atomic uint32_t seq; /* futex word: bumped by each waking notify */
+    /* Sleepers between announcing themselves and leaving (the low bits),
+     * and IPCX__EV_ARMED: some sleeper announced itself since the last
+     * notify that woke them all.  A notify that finds it clear makes no
+     * system call, so a burst of notifies before the sleepers have run
+     * pays for one wake, not one each. */
+    _Atomic uint32_t waiters;
 };
+#define IPCX__EV_ARMED 0x80000000u
+#define IPCX__EV_COUNT 0x7fffffffu
 
 /*
  * A deadline: the caller's relative timeout, turned into an absolute
@@ -39,7 +46,9 @@ int64_t ipcx__deadline_at(struct ipcx__deadline *d);
 
 /*
  * Wake sleepers after a state change the caller has already published.
- * N is how many to wake (INT32_MAX for all).
+ * N is how many to wake (INT32_MAX for all).  A notify that wakes every
+ * sleeper (N at least their number) disarms the event; later notifies are
+ * free until a sleeper announces itself again.
  */
 void ipcx__event_notify(struct ipcx__event *ev, int n);
 
