@@ -36,6 +36,13 @@ static void mailbox_calls(ipcx_mailbox *mb, int expect)
     BAD(ipcx_mailbox_stat(mb, &st), expect);
     BAD(ipcx_mailbox_fd(mb), expect);
     BAD(ipcx_mailbox_restrict(mb, IPCX_RIGHT_SEND), expect);
+    ipcx_loan loan;
+    memset(&loan, 0, sizeof loan);
+    BAD(ipcx_mailbox_loan(mb, &loan, 0), expect);
+    BAD(ipcx_mailbox_recv_loan(mb, &loan, 0), expect);
+    BAD(ipcx_mailbox_send_loan(mb, &loan, 1), expect);
+    BAD(ipcx_mailbox_cancel_loan(mb, &loan), expect);
+    BAD(ipcx_mailbox_return_loan(mb, &loan), expect);
     CHECK(ipcx_mailbox_rights(mb) == 0);
     CHECK(ipcx_mailbox_max_msg_size(mb) == 0);
 }
@@ -270,6 +277,15 @@ static void test_bad_arguments(void)
     BAD(ipcx_mailbox_recv(z.mb, NULL, 4, 0), -EINVAL);
     BAD(ipcx_mailbox_recv(z.mb, buf, 1, 0), -EMSGSIZE); /* stays queued */
     BAD(ipcx_mailbox_recv(z.mb, buf, sizeof buf, -5), -EINVAL);
+    ipcx_loan loan;
+    memset(&loan, 0, sizeof loan);
+    BAD(ipcx_mailbox_loan(z.mb, NULL, 0), -EINVAL);
+    BAD(ipcx_mailbox_loan(z.mb, &loan, -1), -EINVAL);
+    BAD(ipcx_mailbox_recv_loan(z.mb, &loan, -1), -EINVAL);
+    BAD(ipcx_mailbox_send_loan(z.mb, &loan, 1), -EINVAL); /* never lent */
+    BAD(ipcx_mailbox_return_loan(z.mb, &loan), -EINVAL);
+    CHECK_RC(ipcx_mailbox_loan(z.mb, &loan, 0), 0); /* then oversize: */
+    BAD(ipcx_mailbox_send_loan(z.mb, &loan, sizeof huge), -EMSGSIZE);
     BAD(ipcx_mailbox_restrict(z.anon, 0x40), -EINVAL);
     BAD(ipcx_mailbox_restrict(z.anon, 0), -EINVAL);
     BAD(ipcx_mailbox_open("any", 7, &z.mb), -EINVAL);

@@ -275,6 +275,70 @@ IPCX_API unsigned ipcx_mailbox_rights(const ipcx_mailbox *mb);
  */
 IPCX_API int ipcx_mailbox_restrict(ipcx_mailbox *mb, unsigned rights);
 
+/*
+ * Zero-copy loans (SPEC M9).  A sender borrows the slot its message will
+ * occupy, writes the message in place and sends it without a copy; a
+ * receiver reads a message where it lies and hands the slot back.  Only a
+ * bounded or unbounded mailbox lends (a rendezvous send must wait for its
+ * receiver: -EOPNOTSUPP).
+ *
+ * A loan holds its place in the queue: a send loan counts as queued from
+ * the moment it is lent, and messages behind it are received only after it
+ * is sent or cancelled.  A received loan no longer counts as queued, but
+ * its slot is reused only once it is returned, so a receiver holding many
+ * loans makes senders wait when the ring comes round to them.  Keep loans
+ * short.
+ * A process that dies holding loans loses them like any half-done operation:
+ * survivors take the slots back (a lent send is lost, a lent receive is
+ * consumed), and nobody waits for it past IPCX__STUCK_CHECK_NS (20 ms).
+ *
+ * The bytes of a received loan lie in shared memory that any process with
+ * the send right can write: copy what you validate before you trust it.
+ * The pointer is valid until the loan is sent, cancelled or returned, and
+ * never after the handle is closed (closing abandons its open loans as a
+ * death would).
+ */
+typedef struct ipcx_loan {
+    void *data;       /* the payload, in the mailbox's shared memory */
+    size_t size;      /* lent to send: room (the maximum message size);
+                         received: the message's length */
+    pid_t pid;        /* received: the sender's pid, as it reported it */
+    uid_t uid;        /* received: the sender's uid, as it reported it */
+    uint64_t priv[4]; /* the library's */
+} ipcx_loan;
+
+/*
+ * Borrow room for one message, waiting up to TIMEOUT_NS for a free slot as a
+ * send would.  On success loan->data has loan->size writable bytes.
+ * Errors as ipcx_mailbox_send() (-EAGAIN, -ETIMEDOUT, -ENOSPC, -EIDRM,
+ * -EPERM, -EINVAL, -EPROTO), and -EOPNOTSUPP for a rendezvous mailbox.
+ */
+IPCX_API int ipcx_mailbox_loan(ipcx_mailbox *mb, ipcx_loan *loan,
+                               int64_t timeout_ns);
+
+/* Send the first LEN bytes of a loan from ipcx_mailbox_loan(); never waits.
+ * The loan is spent either way.  Errors: -EINVAL (not a live send loan of
+ * this handle), -EMSGSIZE (LEN above loan->size: the loan is cancelled). */
+IPCX_API int ipcx_mailbox_send_loan(ipcx_mailbox *mb, ipcx_loan *loan,
+                                    size_t len);
+
+/* Give a send loan back unsent; receivers never see it.  -EINVAL if LOAN is
+ * not a live send loan of this handle. */
+IPCX_API int ipcx_mailbox_cancel_loan(ipcx_mailbox *mb, ipcx_loan *loan);
+
+/*
+ * Receive the next message in place: loan->data and loan->size describe it
+ * until ipcx_mailbox_return_loan().  Returns its length.  Errors as
+ * ipcx_mailbox_recv().
+ */
+IPCX_API long ipcx_mailbox_recv_loan(ipcx_mailbox *mb, ipcx_loan *loan,
+                                     int64_t timeout_ns);
+
+/* Hand a received loan's slot back to the mailbox.  A sender that asked for
+ * a receipt learns of the delivery now.  -EINVAL if LOAN is not a live
+ * received loan of this handle. */
+IPCX_API int ipcx_mailbox_return_loan(ipcx_mailbox *mb, ipcx_loan *loan);
+
 /* The largest message this mailbox accepts, in bytes. */
 IPCX_API size_t ipcx_mailbox_max_msg_size(const ipcx_mailbox *mb);
 

@@ -18,6 +18,10 @@
  * to wake and take the message (the seeds' "a receiver is waiting"). */
 #define RENDEZVOUS_NOWAIT_GRACE_NS 1000000
 
+/* A receive of at least this many bytes wakes blocked senders before its
+ * copy rather than after it. */
+#define EARLY_PASS_BYTES 16384
+
 struct op {
     struct ipcx_mailbox *mb;
     struct ipcx__qref ref;
@@ -102,7 +106,7 @@ static void unstick_take(void *arg)
 }
 
 /* Attach the detail a caller of a failed send or receive wants. */
-static int explain(struct ipcx_mailbox *mb, int rc)
+int ipcx__mbx_explain(struct ipcx_mailbox *mb, int rc)
 {
     switch (rc) {
     case -ENOSPC:
@@ -193,7 +197,8 @@ static int await_taken(struct op *op, struct ipcx__deadline *d, pid_t *receiver)
     struct mbx_header *h = mb->hdr;
     int nowait = d->timeout_ns == 0;
     if (nowait &&
-        atomic_load_explicit(&h->ev_msg.waiters, memory_order_relaxed) > 0) {
+        (atomic_load_explicit(&h->ev_msg.waiters, memory_order_relaxed) &
+         IPCX__EV_COUNT) != 0) {
         ipcx__deadline_init(d, RENDEZVOUS_NOWAIT_GRACE_NS);
     }
     struct ipcx__op wop = {try_acked, unstick_acked, op};
@@ -219,27 +224,41 @@ static int await_taken(struct op *op, struct ipcx__deadline *d, pid_t *receiver)
     return 0;
 }
 
+int ipcx__mbx_claim(struct ipcx_mailbox *mb, struct ipcx__qref *ref,
+                    struct ipcx__deadline *d)
+{
+    struct op op = {.mb = mb};
+    struct ipcx__op wop = {try_claim, unstick_claim, &op};
+    int rc = ipcx__wait(&mb->hdr->ev_space, &wop, d, &mb->me->send_waiting);
+    *ref = op.ref;
+    return rc;
+}
+
+void ipcx__mbx_publish(struct ipcx_mailbox *mb, struct ipcx__qref *ref,
+                       size_t len, int ack)
+{
+    struct ipcx__qslot *s = ref->slot;
+    atomic_store_explicit(&s->pid, mb->pid, memory_order_relaxed);
+    atomic_store_explicit(&s->uid, mb->uid, memory_order_relaxed);
+    atomic_store_explicit(&s->sender, mb->holder, memory_order_relaxed);
+    ipcx__q_publish(&mb->q, ref, (uint32_t)len, ack ? IPCX__Q_FLAG_ACK : 0);
+    ipcx__event_notify(&mb->hdr->ev_msg, 1);
+    ipcx__mbx_ring_if_armed(mb); /* after notify's fence: see bell.c */
+}
+
 /* Queue one copy of the message and, if ACK, wait until it is taken. */
 static int send_once(struct ipcx_mailbox *mb, const void *buf, size_t len,
                      int ack, struct ipcx__deadline *d, pid_t *receiver)
 {
     struct op op = {.mb = mb};
-    struct mbx_header *h = mb->hdr;
-    struct ipcx__op wop = {try_claim, unstick_claim, &op};
-    int rc = ipcx__wait(&h->ev_space, &wop, d, &mb->me->send_waiting);
+    int rc = ipcx__mbx_claim(mb, &op.ref, d);
     if (rc < 0) {
         return rc;
     }
-    struct ipcx__qslot *s = op.ref.slot;
     if (len > 0) {
         memcpy(ipcx__q_payload(&op.ref), buf, len);
     }
-    atomic_store_explicit(&s->pid, mb->pid, memory_order_relaxed);
-    atomic_store_explicit(&s->uid, mb->uid, memory_order_relaxed);
-    atomic_store_explicit(&s->sender, mb->holder, memory_order_relaxed);
-    ipcx__q_publish(&mb->q, &op.ref, (uint32_t)len, ack ? IPCX__Q_FLAG_ACK : 0);
-    ipcx__event_notify(&h->ev_msg, 1);
-    ipcx__mbx_ring_if_armed(mb); /* after notify's fence: see bell.c */
+    ipcx__mbx_publish(mb, &op.ref, len, ack);
     if (ack && (rc = await_taken(&op, d, receiver)) < 0) {
         return rc; /* withdrawn, or to be sent again */
     }
@@ -263,7 +282,7 @@ int ipcx_mailbox_send_ex(ipcx_mailbox *mb, const void *buf, size_t len,
     do {
         rc = send_once(mb, buf, len, ack, &d, receiver);
     } while (rc == -ECONNRESET); /* the receiver died holding it: again */
-    return rc < 0 ? explain(mb, rc) : 0;
+    return rc < 0 ? ipcx__mbx_explain(mb, rc) : 0;
 }
 
 int ipcx_mailbox_send(ipcx_mailbox *mb, const void *buf, size_t len,
@@ -272,19 +291,10 @@ int ipcx_mailbox_send(ipcx_mailbox *mb, const void *buf, size_t len,
     return ipcx_mailbox_send_ex(mb, buf, len, timeout_ns, 0, NULL);
 }
 
-long ipcx_mailbox_recv_ex(ipcx_mailbox *mb, void *buf, size_t cap,
-                          int64_t timeout_ns, ipcx_msg_info *info)
+int ipcx__mbx_recv_check(struct ipcx_mailbox *mb, struct ipcx__deadline *d,
+                         int64_t timeout_ns)
 {
-    struct ipcx__deadline d;
-    ipcx__err_clear();
-    long bad = ipcx__handle_check(mb, IPCX__H_MAILBOX, "mailbox");
-    if (bad < 0) {
-        return bad;
-    }
-    if (buf == NULL && cap > 0) {
-        return ipcx__err(-EINVAL, "NULL buffer");
-    }
-    if (ipcx__deadline_init(&d, timeout_ns) < 0) {
+    if (ipcx__deadline_init(d, timeout_ns) < 0) {
         return ipcx__err(-EINVAL, "negative timeout");
     }
     if (!(mb->rights & IPCX_RIGHT_RECV)) {
@@ -295,10 +305,16 @@ long ipcx_mailbox_recv_ex(ipcx_mailbox *mb, void *buf, size_t cap,
         (rc = ipcx__mbx_rx_right(mb)) < 0) {
         return ipcx__err(rc, "another process holds the receive right");
     }
+    return 0;
+}
+
+int ipcx__mbx_take(struct ipcx_mailbox *mb, struct ipcx__qref *ref, size_t cap,
+                   struct ipcx__deadline *d)
+{
     struct op op = {.mb = mb, .cap = cap};
     struct mbx_header *h = mb->hdr;
     struct ipcx__op wop = {try_take, unstick_take, &op};
-    rc = ipcx__wait(&h->ev_msg, &wop, &d, &mb->me->recv_waiting);
+    int rc = ipcx__wait(&h->ev_msg, &wop, d, &mb->me->recv_waiting);
     if ((rc == -EAGAIN || rc == -ETIMEDOUT) &&
         atomic_load_explicit(&mb->fd_mode, memory_order_relaxed)) {
         /* A poller found nothing: re-arm the bell, then look once more
@@ -314,25 +330,66 @@ long ipcx_mailbox_recv_ex(ipcx_mailbox *mb, void *buf, size_t cap,
                          cap);
     }
     if (rc < 0) {
-        return explain(mb, rc);
+        return ipcx__mbx_explain(mb, rc);
     }
-    struct ipcx__qslot *s = op.ref.slot;
-    uint32_t len = op.ref.len; /* validated against max and cap */
-    /* Head has moved on: a place opened for blocked senders. */
-    ipcx__event_notify(&h->ev_space, INT32_MAX);
+    *ref = op.ref;
+    return 0;
+}
+
+void ipcx__mbx_passed(struct ipcx_mailbox *mb)
+{
+    ipcx__event_notify(&mb->hdr->ev_space, INT32_MAX);
+}
+
+void ipcx__mbx_finish(struct ipcx_mailbox *mb, struct ipcx__qref *ref,
+                      int passed)
+{
+    if (ipcx__q_finish(&mb->q, ref, mb->holder, mb->pid) != 0 || !passed) {
+        /* A sender waits for its receipt, or a segment came free, or the
+         * head's move was not announced yet. */
+        ipcx__event_notify(&mb->hdr->ev_space, INT32_MAX);
+    }
+    atomic_fetch_add_explicit(&mb->me->received, 1, memory_order_relaxed);
+}
+
+long ipcx_mailbox_recv_ex(ipcx_mailbox *mb, void *buf, size_t cap,
+                          int64_t timeout_ns, ipcx_msg_info *info)
+{
+    struct ipcx__deadline d;
+    ipcx__err_clear();
+    long bad = ipcx__handle_check(mb, IPCX__H_MAILBOX, "mailbox");
+    if (bad < 0) {
+        return bad;
+    }
+    if (buf == NULL && cap > 0) {
+        return ipcx__err(-EINVAL, "NULL buffer");
+    }
+    struct ipcx__qref ref;
+    int rc = ipcx__mbx_recv_check(mb, &d, timeout_ns);
+    if (rc == 0) {
+        rc = ipcx__mbx_take(mb, &ref, cap, &d);
+    }
+    if (rc < 0) {
+        return rc;
+    }
+    struct ipcx__qslot *s = ref.slot;
+    uint32_t len = ref.len; /* validated against max and cap */
+    /* Head has moved on, so a place may be open for a blocked sender.  A
+     * long copy tells it now, so that it fills the next slot meanwhile; a
+     * short one tells it with the finish, one fence instead of two. */
+    int early = len >= EARLY_PASS_BYTES;
+    if (early) {
+        ipcx__mbx_passed(mb);
+    }
     if (len > 0) {
-        memcpy(buf, ipcx__q_payload(&op.ref), len);
+        memcpy(buf, ipcx__q_payload(&ref), len);
     }
     if (info != NULL) {
         memset(info, 0, sizeof *info);
         info->pid = atomic_load_explicit(&s->pid, memory_order_relaxed);
         info->uid = atomic_load_explicit(&s->uid, memory_order_relaxed);
     }
-    if (ipcx__q_finish(&mb->q, &op.ref, mb->holder, mb->pid) != 0) {
-        /* A sender waits for its receipt, or a segment came free. */
-        ipcx__event_notify(&h->ev_space, INT32_MAX);
-    }
-    atomic_fetch_add_explicit(&mb->me->received, 1, memory_order_relaxed);
+    ipcx__mbx_finish(mb, &ref, early);
     return (long)len;
 }
 

@@ -48,6 +48,31 @@ uint32_t ipcx__mbx_find_pid_other(struct ipcx_mailbox *mb, pid_t pid);
 /* Is registry entry IDX held by a live process? (a syscall) */
 int ipcx__mbx_entry_locked(int fd, uint32_t idx);
 
+/* Sending and receiving steps (io.c), shared with the loans (loan.c). */
+struct ipcx__deadline;
+/* Wait for a free slot (D) and claim it for the caller; 0 or -errno. */
+int ipcx__mbx_claim(struct ipcx_mailbox *mb, struct ipcx__qref *ref,
+                    struct ipcx__deadline *d);
+/* Make the claimed slot a message of LEN bytes and wake a receiver. */
+void ipcx__mbx_publish(struct ipcx_mailbox *mb, struct ipcx__qref *ref,
+                       size_t len, int ack);
+/* A receive's checks: deadline from TIMEOUT_NS, right, exclusive right. */
+int ipcx__mbx_recv_check(struct ipcx_mailbox *mb, struct ipcx__deadline *d,
+                         int64_t timeout_ns);
+/* Wait for the next message of at most CAP bytes and claim it (an error
+ * carries its ipcx_last_error() detail).  The caller then announces the
+ * head's move: ipcx__mbx_passed() now, or ipcx__mbx_finish() later. */
+int ipcx__mbx_take(struct ipcx_mailbox *mb, struct ipcx__qref *ref, size_t cap,
+                   struct ipcx__deadline *d);
+/* After a take: head has moved on, wake senders waiting for room. */
+void ipcx__mbx_passed(struct ipcx_mailbox *mb);
+/* Done with a taken message: finish its slot, wake whom it concerns
+ * (PASSED: ipcx__mbx_passed() was called for it already). */
+void ipcx__mbx_finish(struct ipcx_mailbox *mb, struct ipcx__qref *ref,
+                      int passed);
+/* The detail for a send's or receive's error RC; returns RC. */
+int ipcx__mbx_explain(struct ipcx_mailbox *mb, int rc);
+
 /* Adopt a received anonymous mailbox (fdpass.c).  On success the handle
  * owns BELL and FD is closed (the handle opened its own description);
  * on failure the caller still owns both. */

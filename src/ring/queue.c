@@ -793,3 +793,13 @@ uint64_t ipcx__q_depth(const struct ipcx__queue *q)
     uint64_t w = holes(q);
     return tail > head + w ? tail - head - w : 0;
 }
+
+int ipcx__q_holds(const struct ipcx__queue *q, const struct ipcx__qref *ref,
+                  uint32_t state, uint32_t holder)
+{
+    uint64_t n = ref->pos >> q->kshift;
+    /* Relaxed: only the holder itself moves a slot out of WRITING or
+     * READING while it lives, so this reads our own last store. */
+    uint64_t w = atomic_load_explicit(&ref->slot->ctl, memory_order_relaxed);
+    return w == CTL(n, state, holder);
+}

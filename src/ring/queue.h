@@ -161,6 +161,11 @@ int ipcx__q_reclaim(struct ipcx__queue *q, struct ipcx__qref *ref);
  * counting its part.  Returns how many slots or generations it finished. */
 int ipcx__q_unstick_tail(struct ipcx__queue *q);
 
+/* Does REF's slot still hold position ref->pos in STATE for HOLDER?  (A
+ * lent slot's check before it is used again: one load.) */
+int ipcx__q_holds(const struct ipcx__queue *q, const struct ipcx__qref *ref,
+                  uint32_t state, uint32_t holder);
+
 static inline unsigned char *ipcx__q_payload(struct ipcx__qref *ref)
 {
     return (unsigned char *)ref->slot + IPCX__Q_SLOT_HDR;
