@@ -78,6 +78,8 @@ extern const struct mech mech_busy;
 extern const struct mech mech_ipcx;
 extern const struct mech mech_ipcx1024;
 extern const struct mech mech_ipcx_nospin;
+extern const struct mech mech_chan;
+extern const struct mech mech_loan;
 extern const struct mech mech_pipe;
 extern const struct mech mech_ustream;
 extern const struct mech mech_useqpacket;

@@ -21,10 +21,10 @@
 #define MB (1u << 20)
 
 static const struct mech *const mechs[] = {
-    &mech_busy,    &mech_ipcx,    &mech_ipcx1024,   &mech_ipcx_nospin,
-    &mech_pipe,    &mech_ustream, &mech_useqpacket, &mech_tcp,
-    &mech_posixmq, &mech_sysvmq,  &mech_zmq,        &mech_nng,
-    &mech_iox,     &mech_iox_zc,
+    &mech_busy,       &mech_ipcx, &mech_ipcx1024, &mech_ipcx_nospin,
+    &mech_chan,       &mech_loan, &mech_pipe,     &mech_ustream,
+    &mech_useqpacket, &mech_tcp,  &mech_posixmq,  &mech_sysvmq,
+    &mech_zmq,        &mech_nng,  &mech_iox,      &mech_iox_zc,
 };
 #define NMECHS   (sizeof mechs / sizeof mechs[0])
 #define MAX_REPS 5

@@ -17,10 +17,8 @@ SIZES = [64, 4096, MIB]
 PINS = ["split", "same"]
 PIN_TITLE = {"split": "CPUs 0 and 1", "same": "both on CPU 0"}
 IPCX = "ipcx"
-PLACEHOLDERS = [
-    ("ipcx channel", "not yet implemented"),
-    ("ipcx zero-copy loan", "not yet implemented"),
-]
+CHAN = "ipcx-chan"
+LOAN = "ipcx-loan"
 
 
 def load(path):
@@ -159,8 +157,6 @@ def pingpong_rows(res):
             cols += vals
         cols.append(" / ".join(spread(res, m, p) for p in PINS))
         out.append("| " + " | ".join(cols) + " |")
-    for name, why in PLACEHOLDERS:
-        out.append(f"| {name} | {why} |" + " |" * 9)
     return out
 
 
@@ -224,8 +220,6 @@ def stream_table(res, size):
                 lines.append(f"| {r['label']} (one process, CPU 0) | "
                              f"{rate(r['msgs_per_s'])} | "
                              f"{mbps(r['bytes_per_s'])} |" + " |" * 7)
-    for name, why in PLACEHOLDERS:
-        lines.append(f"| {name} | {why} |" + " |" * 8)
     return lines
 
 
@@ -248,6 +242,12 @@ def section_stream(res):
              for p in PINS]
         lines += ["", f"ipcx ÷ ZeroMQ: {z[0]} on CPUs 0+1, {z[1]} on one"
                   " CPU."]
+        if size > 64 and any(res.get(m, "stream", p, size)
+                             for m in (LOAN, "iceoryx-zc") for p in PINS):
+            lines += ["", "`ipcx-loan` and `iceoryx-zc` copy no payload:"
+                      " their MB/s count bytes delivered in place, of which"
+                      " only each message's 24 header and trailer bytes"
+                      " were written and read."]
     return lines
 
 
@@ -288,10 +288,10 @@ def section_fanin(res):
             f"{cell(res, m, 'fanin', 'none', 64, 1, rate(one))} | "
             f"{cell(res, m, 'fanin', 'none', 64, 8, rate(eight))} | "
             f"{ratio(eight, one)} | {sw[0]} / {sw[1]} |")
-    lines.append("| ipcx channel | not yet implemented | | | |")
     lines += ["", "Context switches (voluntary and involuntary) of all the"
               " run's processes, from `wait4()`, per 1000 messages"
-              " delivered."]
+              " delivered.  ipcx channels have no row: every client gets a"
+              " channel of its own (see *Not measured*)."]
     return lines
 
 
@@ -376,8 +376,7 @@ def targets(res):
                       f"{mbps(x)} vs {mbps(mc)} MB/s = {x / mc:.2f}×",
                       verdict(x >= 0.8 * mc,
                               f"{0.8 * mc / x:.1f}× short")))
-    t.append(("1 MiB zero-copy loan: rate within 2× of 64 B loan rate",
-              "ipcx zero-copy loans: not yet implemented", "not measured"))
+    t += loan_targets(res)
     one = v("msgs_per_s", IPCX, "fanin", "none", 64, 1)
     eight = v("msgs_per_s", IPCX, "fanin", "none", 64, 8)
     if one and eight:
@@ -391,6 +390,38 @@ def targets(res):
         t.append(("Idle blocked receiver < 2 % of a CPU",
                   f"{cpu:.3f} % (spin budget 20 µs, IPCX_SPIN_NS)",
                   verdict(cpu < 2, f"{cpu:.1f} %")))
+    return t
+
+
+def loan_targets(res):
+    """1 MiB through a zero-copy loan: message rate within 2× of the 64 B
+    loan rate (1 MiB msg/s ≥ 0.5 × 64 B msg/s), per pinning measured."""
+    t = []
+    for p in PINS:
+        name = (f"1 MiB through a zero-copy loan: rate within 2× of the"
+                f" 64 B loan rate ({PIN_TITLE[p]})")
+        rows = [res.get(LOAN, "stream", p, size) for size in (64, MIB)]
+        if any(r is None for r in rows):
+            continue
+        bad = [r for r in rows if r["status"] != "ok"]
+        if bad:
+            state = lambda r: "FAILED" if r["status"] == "error" else "n/a"
+            size_name = lambda r: "1 MiB" if r["size"] == MIB else "64 B"
+            what = ", ".join(f"{size_name(r)} {state(r)}" for r in bad)
+            t.append((name, f"`{LOAN}` stream: {what}", "not measured"))
+            continue
+        small, big = (r.get("msgs_per_s") for r in rows)
+        if not small or not big:
+            t.append((name, f"`{LOAN}` stream: no rate", "not measured"))
+            continue
+        t.append((name,
+                  f"{rate(big)} vs {rate(small)} msg/s = {big / small:.2f}×",
+                  verdict(big >= 0.5 * small,
+                          f"{0.5 * small / big:.1f}× short")))
+    if not t:
+        t.append(("1 MiB through a zero-copy loan: rate within 2× of the"
+                  " 64 B loan rate", f"`{LOAN}` streams not in this run",
+                  "not measured"))
     return t
 
 
@@ -470,6 +501,7 @@ def section_observations(res):
         if a and b:
             obs.append(f"64 B stream, {PIN_TITLE[p]}: capacity 64 gives"
                        f" {rate(a)} msg/s, capacity 1024 {rate(b)} msg/s.")
+    obs += chan_loan_observations(res)
     errors = [r for r in res.rows if r["status"] == "error"]
     lines = ["## Observations", ""]
     lines += [f"- {o}" for o in obs] or ["- (none computed)"]
@@ -483,6 +515,61 @@ def section_observations(res):
     return lines
 
 
+def per_trip(res, mech, pin):
+    """Context switches of a ping-pong run per round trip (warm-up and
+    setup included), or None."""
+    r = res.get(mech, "pingpong", pin)
+    if r is None or r["status"] != "ok" or not r.get("n"):
+        return None
+    if r.get("ctx_switches") is None:
+        return None
+    return r["ctx_switches"] / r["n"]
+
+
+def chan_loan_observations(res):
+    """Channels and loans against the plain (copying) mailbox."""
+    v = res.value
+    obs = []
+    for p in PINS:
+        m = v("median_ns", IPCX, "pingpong", p)
+        c = v("median_ns", CHAN, "pingpong", p)
+        a = v("msgs_per_s", IPCX, "stream", p, 64)
+        b = v("msgs_per_s", CHAN, "stream", p, 64)
+        if m and c and a and b:
+            text = (f"Channel against mailbox, {PIN_TITLE[p]}: round trip"
+                    f" {us(c)} µs vs {us(m)} µs ({ratio(c, m)}), 64 B stream"
+                    f" {rate(b)} vs {rate(a)} msg/s ({ratio(b, a)}).")
+            sw = [per_trip(res, x, p) for x in (CHAN, IPCX)]
+            if p == "same" and c > 1.5 * m and None not in sw:
+                text += (f"  Context switches per round trip (about:"
+                         f" warm-up included): {sw[0]:.1f}"
+                         f" for the channel, {sw[1]:.1f} for the mailbox."
+                         "  A channel's sleeper waits in `poll()` on an"
+                         " eventfd, the connection socket and a pidfd (so"
+                         " that it also wakes when the peer dies), drains"
+                         " the eventfd and wakes its process's other"
+                         " waiters (`chan_sleep()` in"
+                         " `src/channel/channel.c`), where a mailbox's"
+                         " sleeper waits on one futex.")
+            obs.append(text)
+    for p in PINS:
+        small = v("msgs_per_s", LOAN, "stream", p, 64)
+        big = v("msgs_per_s", LOAN, "stream", p, MIB)
+        copy = v("msgs_per_s", IPCX, "stream", p, MIB)
+        zc = v("msgs_per_s", "iceoryx-zc", "stream", p, MIB)
+        if small and big:
+            text = (f"Zero-copy loans, {PIN_TITLE[p]}: {rate(big)} msg/s of"
+                    f" 1 MiB against {rate(small)} msg/s of 64 B")
+            if copy:
+                text += (f"; the copying mailbox (`ipcx`) moves"
+                         f" {rate(copy)} msg/s of 1 MiB, the loan"
+                         f" {ratio(big, copy)} that")
+            if zc:
+                text += f"; iceoryx-zc {rate(zc)} msg/s"
+            obs.append(text + ".")
+    return obs
+
+
 def section_na(res):
     seen = {}
     for r in res.rows:
@@ -493,8 +580,10 @@ def section_na(res):
     for (m, note), what in seen.items():
         lines.append(f"- `{m}`: {note} ({', '.join(sorted(set(what)))}).")
     lines += [
-        "- ipcx channels and zero-copy loans: not yet implemented (rows"
-        " kept as placeholders).",
+        "- `ipcx-chan` has no fan-in row: each client that connects to a"
+        " port gets a channel of its own, so eight senders would be eight"
+        " channels and the receiver would wait on them with `ipcx_poll()`"
+        " (which makes every send signal a descriptor): not one queue.",
         "- Unix stream, seqpacket and TCP sockets have no fan-in row: eight"
         " senders would need eight connections and a poll loop, not one"
         " queue.  The busy-poll reference is single-producer.",
@@ -525,7 +614,16 @@ METHOD = """## Method
   receive buffers are set to 64 messages (its default, none, makes every
   send wait for the receiver).
   Mailboxes have capacity 64 (and 1024 in `ipcx-1024`), maximum message
-  size equal to the message size.  iceoryx: RouDi with `bench/roudi.toml`
+  size equal to the message size.  `ipcx-chan`: the receiver (B) listens
+  on a connection port and accepts the sender (A), which connects once
+  the port is there; the one channel (capacity 64 each way, maximum
+  message size equal to the message size) carries both directions of a
+  round trip.  `ipcx-loan`: the `ipcx` mailboxes, but the sender borrows
+  a slot (`ipcx_mailbox_loan`), writes only the header and trailer words
+  in place and sends it (`ipcx_mailbox_send_loan`); the receiver takes
+  the message in place (`ipcx_mailbox_recv_loan`), copies out only header
+  and trailer for the check and returns the slot: no payload copy, as
+  in `iceoryx-zc`.  iceoryx: RouDi with `bench/roudi.toml`
   and process monitoring off (under full load it once declared a live,
   busy benchmark process dead and stalled the run), subscriber queue 64,
   publishers block when it is full.
