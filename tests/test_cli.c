@@ -196,8 +196,9 @@ static void wait_receiver(const char *name)
 
 static void test_help(void)
 {
-    static const char *const cmds[] = {"create", "send",  "recv", "ls",  "stat",
-                                       "rm",     "serve", "call", "demo"};
+    static const char *const cmds[] = {"create", "send", "recv",  "ls",
+                                       "stat",   "rm",   "serve", "call",
+                                       "demo",   "bench"};
     struct run r;
     char want[64];
     for (size_t i = 0; i < sizeof cmds / sizeof *cmds; i++) {
@@ -395,6 +396,13 @@ static void test_bad_options(void)
     BAD("call");
     BAD("demo", "--producers", "0");
     BAD("demo", "--messages", "1e6");
+    BAD("bench", "--duration", "0");
+    BAD("bench", "--duration", "abc");
+    BAD("bench", "--duration", "60001");
+    BAD("bench", "--duration");
+    BAD("bench", "--bogus");
+    BAD("bench", "--json=yes");
+    BAD("bench", "extra");
     IPCX(&r, NULL, NULL); /* no command at all */
     check_usage_error(&r);
     /* None of that created mailbox x. */
@@ -661,6 +669,70 @@ static void test_demo(void)
     IPCX(&r, NULL, "ls");
     CHECK_STATUS(&r, 0);
     CHECK(strstr(r.out, "demo-") == NULL); /* removed at the end */
+}
+
+/*
+ * Run ipcx ARGS as a child of a subreaper: the bench forks its own
+ * children, and none of them may outlive it (they would be handed to us);
+ * nor may a mailbox be left in the namespace.
+ */
+static void run_bench(struct run *r, const char *const *args)
+{
+    char before[4096], after[4096];
+    dir_snapshot(before, sizeof before);
+    CHECK(prctl(PR_SET_CHILD_SUBREAPER, 1) == 0);
+    run_args(r, NULL, args);
+    CHECK(waitpid(-1, NULL, WNOHANG) < 0 && errno == ECHILD);
+    CHECK(prctl(PR_SET_CHILD_SUBREAPER, 0) == 0);
+    dir_snapshot(after, sizeof after);
+    CHECK(strcmp(before, after) == 0);
+}
+
+/* The table names the three mechanisms; the pipe is the pipe's 1.00. */
+static void test_bench_table(void)
+{
+    struct run r;
+    run_bench(&r, (const char *const[]){"bench", "--duration", "20", NULL});
+    CHECK_STATUS(&r, 0);
+    CHECK(strncmp(r.out, "ipcx bench: 64-byte messages, 20 ms", 35) == 0);
+    CHECK(strstr(r.out, "x pipe") != NULL);
+    CHECK(strstr(r.out, "\nipcx mailbox ") != NULL);
+    CHECK(strstr(r.out, "\nunix socketpair ") != NULL);
+    const char *pipe = strstr(r.out, "\npipe ");
+    CHECK(pipe != NULL);
+    double median, p99, ratio, rate, rate_ratio;
+    CHECK(sscanf(pipe, " pipe %lf %lf %lf %lf %lf", &median, &p99, &ratio,
+                 &rate, &rate_ratio) == 5);
+    CHECK(median > 0 && p99 >= median && rate > 0);
+    CHECK(ratio == 1.0 && rate_ratio == 1.0);
+    /* Progress on standard error, plain lines when it is not a terminal. */
+    CHECK(strstr(r.err, "[1/6] ipcx mailbox: round trip...\n") != NULL);
+    CHECK(strstr(r.err, "[6/6] unix socketpair: stream...\n") != NULL);
+    CHECK(strchr(r.err, '\r') == NULL);
+}
+
+static void test_bench_json(void)
+{
+    static const char *const keys[] = {
+        "\"message_size\": 64",         "\"duration_ms\": 20",
+        "\"pinned_cpus\": [",           "\"mechanism\": \"mailbox\"",
+        "\"mechanism\": \"pipe\"",      "\"mechanism\": \"socketpair\"",
+        "\"round_trip_median_us\": ",   "\"round_trip_p99_us\": ",
+        "\"round_trip_x_pipe\": 1.000", "\"stream_msgs_per_sec\": ",
+        "\"stream_x_pipe\": 1.000",
+    };
+    struct run r;
+    run_bench(
+        &r, (const char *const[]){"bench", "--json", "--duration", "20", NULL});
+    CHECK_STATUS(&r, 0);
+    CHECK(r.out[0] == '{' && strcmp(r.out + strlen(r.out) - 2, "}\n") == 0);
+    for (size_t i = 0; i < sizeof keys / sizeof *keys; i++) {
+        if (strstr(r.out, keys[i]) == NULL) {
+            fprintf(stderr, "no %s in:\n%s", keys[i], r.out);
+            exit(1);
+        }
+    }
+    CHECK(strstr(r.out, "x pipe") == NULL); /* no table */
 }
 
 /* ---- connection ports: serve and call ---- */
@@ -1007,6 +1079,8 @@ int main(void)
     test_oversize();
     test_closed_pipe();
     test_demo();
+    test_bench_table();
+    test_bench_json();
     test_serve_call();
     test_serve_ls_term();
     test_ls_inboxes();

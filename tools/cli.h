@@ -43,6 +43,7 @@ extern const struct cli_command cli_demo_command;
 extern const struct cli_command cli_serve_command;
 extern const struct cli_command cli_call_command;
 extern const struct cli_command cli_gc_command;
+extern const struct cli_command cli_bench_command;
 
 /*
  * How a subcommand's command line looks.  SHORTOPTS must start with ':' and

@@ -32,6 +32,7 @@ static const char main_usage[] =
     "  serve NAME --echo       answer the clients of connection port NAME\n"
     "  call NAME MESSAGE       send a request to port NAME, print the reply\n"
     "  demo [OPTIONS]          producer-consumer processes on a mailbox\n"
+    "  bench [--duration MS]   time a mailbox against a pipe and a socket\n"
     "\n"
     "'ipcx COMMAND --help' describes a command's options.\n"
     "\n"
@@ -43,10 +44,10 @@ static const char main_usage[] =
     "  3  any other failure (stderr says what)\n";
 
 static const struct cli_command *const commands[] = {
-    &cli_create_command, &cli_send_command, &cli_recv_command,
-    &cli_ls_command,     &cli_stat_command, &cli_rm_command,
-    &cli_serve_command,  &cli_call_command, &cli_demo_command,
-    &cli_gc_command,
+    &cli_create_command, &cli_send_command,  &cli_recv_command,
+    &cli_ls_command,     &cli_stat_command,  &cli_rm_command,
+    &cli_serve_command,  &cli_call_command,  &cli_demo_command,
+    &cli_gc_command,     &cli_bench_command,
 };
 
 static const struct cli_command *find_command(const char *name)
