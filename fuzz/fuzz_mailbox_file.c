@@ -25,7 +25,7 @@ struct templ {
 };
 
 static struct templ templs[3];
-static char dir[64];
+static const char *dir;
 
 static void load(struct templ *t, const char *name, uint32_t capacity)
 {
@@ -64,12 +64,7 @@ static void load(struct templ *t, const char *name, uint32_t capacity)
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
-    snprintf(dir, sizeof dir, "/dev/shm/ipcx-fuzz-XXXXXX");
-    if (mkdtemp(dir) == NULL) {
-        abort();
-    }
-    setenv("IPCX_DIR", dir, 1);
-    setenv("IPCX_SPIN_NS", "0", 1);
+    dir = fz_ns_setup(); /* removed at exit */
     load(&templs[0], "bounded", 4);
     load(&templs[1], "rendezvous", 0);
     load(&templs[2], "unbounded", IPCX_UNBOUNDED);

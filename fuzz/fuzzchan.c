@@ -60,33 +60,9 @@ int fz_fd_count(void)
     return n;
 }
 
-static char dir[64];
-
-/* At exit: remove the namespace directory and what the run left in it. */
-static void cleanup(void)
-{
-    DIR *d = opendir(dir);
-    if (d == NULL) {
-        return;
-    }
-    struct dirent *e;
-    while ((e = readdir(d)) != NULL) {
-        if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0) {
-            (void)unlinkat(dirfd(d), e->d_name, 0);
-        }
-    }
-    closedir(d);
-    (void)rmdir(dir);
-}
-
 const char *fz_setup(void)
 {
-    snprintf(dir, sizeof dir, "/dev/shm/ipcx-fuzz-XXXXXX");
-    FUZZ_CHECK(mkdtemp(dir) != NULL);
-    atexit(cleanup);
-    setenv("IPCX_DIR", dir, 1);
-    setenv("IPCX_SPIN_NS", "0", 1);
-    return dir;
+    return fz_ns_setup();
 }
 
 int fz_memfd(const void *bytes, size_t len, size_t size, unsigned seals)

@@ -27,9 +27,9 @@ void fz_bytes(struct fz_in *in, void *out, size_t n);
 /* Open descriptors of this process (abort if /proc cannot tell). */
 int fz_fd_count(void);
 
-/* Make the process fit for channels: a private namespace directory under
- * /dev/shm (IPCX_DIR, removed at exit) and no spinning.  Returns the
- * directory. */
+/* Make the process fit for channels: fz_ns_setup() (fuzz.h), a private
+ * namespace directory under /dev/shm (IPCX_DIR, removed at exit) and no
+ * spinning.  Returns the directory. */
 const char *fz_setup(void);
 
 /* A memfd of SIZE bytes holding BYTES (LEN of them, the rest zero), with

@@ -90,8 +90,8 @@ IPCX_API void ipcx_port_attr_init(ipcx_port_attr *attr);
  * exactly attr->mode (umask ignored), or not at all.  A port file left by a
  * server that died is replaced; a live one answers -EEXIST.  On success
  * *out is a handle freed with ipcx_port_close().
- * Errors: -EINVAL (bad name or attribute), -EEXIST, -EACCES, -EMFILE,
- * -ENOMEM.
+ * Errors: -EINVAL (bad name or attribute), -EEXIST (a live server, or a
+ * directory at the name or its lock's), -EACCES, -EMFILE, -ENOMEM.
  */
 IPCX_API int ipcx_port_listen(const char *name, const ipcx_port_attr *attr,
                               ipcx_port **out);
@@ -144,7 +144,9 @@ IPCX_API int ipcx_port_list(int (*fn)(const char *name, void *arg), void *arg);
  * Errors: -EINVAL, -ENOENT (no such port), -ECONNREFUSED (nobody listens,
  * or the server refused us), -EACCES (the port's mode refuses us),
  * -EAGAIN / -ETIMEDOUT (not accepted in time), -ECONNRESET (the server
- * went away while we waited), -EPROTO (the server answered nonsense).
+ * went away while we waited), -EPROTO (the server answered nonsense, or
+ * the port's name holds something other than a socket: a FIFO, a symbolic
+ * link...).
  */
 IPCX_API int ipcx_connect(const char *name, int64_t timeout_ns,
                           ipcx_channel **out);

@@ -54,8 +54,8 @@ typedef struct ipcx_inbox ipcx_inbox;
  * 0600), which the kernel releases when the process dies (see
  * ipcx_inbox_alive()).  On success *out is freed with ipcx_inbox_close().
  * Errors: -EINVAL, -EEXIST (this process has an inbox, or a live process
- * of our pid in another pid namespace sharing the directory has), -EACCES,
- * -EMFILE, -ENOMEM.
+ * of our pid in another pid namespace sharing the directory has, or a
+ * directory sits at the inbox's name), -EACCES, -EMFILE, -ENOMEM.
  */
 IPCX_API int ipcx_inbox_open(uint32_t mode, ipcx_inbox **out);
 

@@ -98,7 +98,9 @@ IPCX_API int ipcx_mailbox_create(const char *name,
  * *out is a new handle the caller frees with ipcx_mailbox_close().
  * Errors: -EINVAL, -ENOENT, -EACCES (the file's mode refuses us), -EBUSY (a
  * pair mailbox already has two processes), -EPROTO (not a valid mailbox
- * file), -EMFILE (more than IPCX_MAILBOX_MAX_OPEN handles).
+ * file, or something else at its name: a FIFO, a symbolic link, a
+ * directory...; ipcx_last_error() names it), -EMFILE (more than
+ * IPCX_MAILBOX_MAX_OPEN handles).
  */
 #define IPCX_MAILBOX_MAX_OPEN 1024
 IPCX_API int ipcx_mailbox_open(const char *name, int flags, ipcx_mailbox **out);
@@ -112,8 +114,10 @@ IPCX_API int ipcx_mailbox_close(ipcx_mailbox *mb);
 /*
  * Remove NAME from the namespace.  Handles already open keep working on the
  * queued messages: receives drain them, then answer -EIDRM; sends answer
- * -EIDRM at once; blocked callers wake up.
- * Errors: -EINVAL, -ENOENT, -EACCES.
+ * -EIDRM at once; blocked callers wake up.  Something planted at the name
+ * (a FIFO, a symbolic link, never its target) is removed too.
+ * Errors: -EINVAL, -ENOENT, -EACCES, -EPROTO (a directory at the name:
+ * remove it by hand).
  */
 IPCX_API int ipcx_mailbox_destroy(const char *name);
 
@@ -239,7 +243,8 @@ IPCX_API int ipcx_mailbox_list(int (*fn)(const char *name, void *arg),
  * process has asked for a descriptor, a send that finds a receiver waiting
  * on one pays one write(2); other sends stay free of system calls.
  * Errors: -EINVAL, -EPERM (the handle has no receive right), -EACCES (the
- * FIFO cannot be made or opened), -EIDRM (the mailbox was destroyed before
+ * FIFO cannot be made or opened), -EPROTO (something other than a FIFO at
+ * the bell's name), -EIDRM (the mailbox was destroyed before
  * its first descriptor was made), -EMFILE.
  */
 IPCX_API int ipcx_mailbox_fd(ipcx_mailbox *mb);

@@ -150,8 +150,21 @@ int ipcx_port_listen(const char *name, const ipcx_port_attr *attr,
     if (rc == 0 && (rc = p->dfd = ipcx__ns_open()) >= 0) {
         rc = open_port(p, attr->mode ? attr->mode : 0600);
     }
+    struct stat st;
     if (rc == -EEXIST) {
         rc = ipcx__err(rc, "connection port '%s' exists", name);
+    } else if (rc == -EISDIR || rc == -EPROTO) {
+        /* Planted where our socket (EISDIR: renaming onto a directory) or
+         * its name lock (what ipcx__sock_own() could not remove) goes. */
+        const char *file = rc == -EISDIR ? p->fname : p->lname;
+        const char *kind = fstatat(p->dfd, file, &st, AT_SYMLINK_NOFOLLOW) == 0
+                               ? ipcx__ns_kind(st.st_mode)
+                               : "not ours";
+        rc = ipcx__err(-EEXIST,
+                       "cannot listen on '%s': '%s' is %s, not a %s "
+                       "(planted? remove it)",
+                       name, file, kind,
+                       file == p->fname ? "connection port" : "name lock");
     }
     if (rc < 0) {
         port_free(p);
@@ -380,10 +393,20 @@ static int dial(int s, const char *name, const char *fname,
         struct timespec ms = {0, 1000000}; /* a paced retry */
         nanosleep(&ms, NULL);
     }
+    struct stat st;
+    const char *kind =
+        rc == -EPROTO && fstatat(dfd, fname, &st, AT_SYMLINK_NOFOLLOW) == 0
+            ? ipcx__ns_kind(st.st_mode)
+            : "not a socket";
     ipcx__close(dfd);
     switch (rc) {
     case 0:
         return 0;
+    case -EPROTO: /* planted under the name: not a server's socket */
+        return ipcx__err(rc,
+                         "cannot connect to '%s': '%s' is %s, not a "
+                         "connection port's socket",
+                         name, fname, kind);
     case -ENOENT:
         return ipcx__err(rc, "no connection port '%s'", name);
     case -ECONNREFUSED:

@@ -32,14 +32,25 @@ int ipcx__sock_new(void)
     return s < 0 ? -errno : s;
 }
 
+/*
+ * Whoever may write the namespace may plant anything under a socket's
+ * name.  O_PATH opens even a FIFO without blocking, O_NOFOLLOW keeps a
+ * symlink from leading us to another socket, and what is not a socket
+ * answers -EPROTO (connecting to it would say -ECONNREFUSED, "nobody
+ * listens", which misleads).
+ */
 int ipcx__sock_connect(int s, int dfd, const char *fname)
 {
     struct sockaddr_un sa;
-    int pfd = ipcx__openat(dfd, fname, O_PATH, 0);
+    struct stat st;
+    int pfd = ipcx__openat(dfd, fname, O_PATH | O_NOFOLLOW, 0);
     if (pfd < 0) {
         return pfd;
     }
-    int rc = sun_at(&sa, pfd, NULL);
+    int rc = fstat(pfd, &st) < 0 ? -errno : S_ISSOCK(st.st_mode) ? 0 : -EPROTO;
+    if (rc == 0) {
+        rc = sun_at(&sa, pfd, NULL);
+    }
     if (rc == 0 && connect(s, (struct sockaddr *)&sa, sizeof sa) < 0) {
         rc = -errno;
     }
@@ -70,11 +81,22 @@ int ipcx__sock_listen(int s, int dfd, const char *fname, uint32_t mode,
     if (bind(s, (struct sockaddr *)&sa, sizeof sa) < 0) {
         return -errno;
     }
-    if (fchmodat(dfd, tmp, mode, 0) < 0 ||
-        fstatat(dfd, tmp, &st, AT_SYMLINK_NOFOLLOW) < 0 ||
-        listen(s, SOMAXCONN) < 0) {
+    /* The mode through an O_PATH fd of the socket file, never by name: a
+     * chmod by name follows a symlink, and whoever may write the namespace
+     * could have put one under TMP, to a file of ours elsewhere. */
+    char proc[64];
+    int pfd = ipcx__openat(dfd, tmp, O_PATH | O_NOFOLLOW, 0);
+    rc = pfd < 0                 ? pfd
+         : fstat(pfd, &st) < 0   ? -errno
+         : !S_ISSOCK(st.st_mode) ? -EPROTO
+                                 : 0;
+    snprintf(proc, sizeof proc, "/proc/self/fd/%d", pfd);
+    if (rc == 0 &&
+        (fchmodat(AT_FDCWD, proc, mode, 0) < 0 || listen(s, SOMAXCONN) < 0)) {
         rc = -errno;
-    } else {
+    }
+    ipcx__close(pfd);
+    if (rc == 0) {
         rc = place(dfd, tmp, fname);
     }
     if (rc < 0) {
@@ -145,7 +167,14 @@ int ipcx__sock_own(int dfd, const char *fname, char *lname, int *lock)
     struct stat a, b;
     ipcx__sock_lockname(fname, lname);
     for (int attempt = 0; attempt < 16; attempt++) {
-        int fd = ipcx__openat(dfd, lname, O_RDWR | O_CREAT | O_NOFOLLOW, 0600);
+        int fd =
+            ipcx__ns_open_file(dfd, lname, O_RDWR | O_CREAT, S_IFREG, NULL);
+        if (fd == -EPROTO && unlinkat(dfd, lname, 0) == 0) {
+            /* Planted (a FIFO, a symlink, a socket): owners only ever make
+             * regular lock files, so nobody's lock; gone, try again.  A
+             * directory stays: -EPROTO. */
+            continue;
+        }
         if (fd < 0) {
             return fd == -EACCES ? -EEXIST : fd; /* another user's */
         }
@@ -177,9 +206,10 @@ void ipcx__sock_disown(int dfd, const char *lname, int lock)
 
 int ipcx__sock_owned(int dfd, const char *lname)
 {
-    int fd = ipcx__openat(dfd, lname, O_RDONLY | O_NOFOLLOW, 0);
+    /* Not blocking on a FIFO planted there, which no owner's lock is. */
+    int fd = ipcx__ns_open_file(dfd, lname, O_RDONLY, S_IFREG, NULL);
     if (fd < 0) {
-        return fd == -ENOENT ? 0 : fd;
+        return fd == -ENOENT || fd == -EPROTO ? 0 : fd;
     }
     /* A read lock is what a write lock conflicts with: only an owner's
      * write lock answers, not a reader's (anyone who may open the file

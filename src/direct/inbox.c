@@ -176,6 +176,17 @@ int ipcx_inbox_open(uint32_t mode, ipcx_inbox **out)
     if (rc == 0 && (rc = ib->dfd = ipcx__ns_open()) >= 0) {
         rc = open_inbox(ib, mode ? mode : 0600);
     }
+    struct stat st;
+    char planted[IPCX__LOCK_MAX + 1] = ""; /* the name found taken */
+    if (rc == -EISDIR || rc == -EPROTO) {
+        /* A directory where the socket goes (renaming onto it fails), or
+         * at the name lock (which ipcx__sock_own() removes if it can). */
+        snprintf(planted, sizeof planted, "%s",
+                 rc == -EISDIR ? ib->fname : ib->lname);
+        if (fstatat(ib->dfd, planted, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+            st.st_mode = 0;
+        }
+    }
     if (rc < 0) {
         ipcx__close(ib->dfd);
         free(ib);
@@ -183,6 +194,12 @@ int ipcx_inbox_open(uint32_t mode, ipcx_inbox **out)
         if (rc == -EEXIST) { /* pids are unique, but not across pid
                                 namespaces sharing a namespace directory */
             return ipcx__err(rc, "an inbox of pid %s is live", name);
+        }
+        if (planted[0] != '\0') {
+            return ipcx__err(-EEXIST,
+                             "cannot open the inbox: '%s' is %s (planted? "
+                             "remove it)",
+                             planted, ipcx__ns_kind(st.st_mode));
         }
         return ipcx__err(rc, "cannot open the inbox: %s", ipcx_strerror(rc));
     }
@@ -272,6 +289,8 @@ int ipcx_inbox_alive(pid_t pid)
     ipcx__sock_lockname(fname, lname);
     if (fstatat(dfd, fname, &st, AT_SYMLINK_NOFOLLOW) < 0) {
         rc = -errno;
+    } else if (!S_ISSOCK(st.st_mode)) {
+        rc = 0; /* planted (a FIFO, a symlink...): nobody's live inbox */
     } else {
         rc = ipcx__sock_owned(dfd, lname);
     }
@@ -405,6 +424,17 @@ int ipcx_send_to(ipcx_inbox *ib, pid_t pid, const void *buf, size_t len,
         return 0;
     case -ESRCH:
         return ipcx__err(rc, "process %d has no inbox", (int)pid);
+    case -EPROTO: { /* planted under the name: no inbox to reach */
+        char fname[64];
+        struct stat st;
+        snprintf(fname, sizeof fname, "%d" INBOX_SUFFIX, (int)pid);
+        return ipcx__err(-ESRCH,
+                         "process %d has no inbox: '%s' is %s, not a socket",
+                         (int)pid, fname,
+                         fstatat(ib->dfd, fname, &st, AT_SYMLINK_NOFOLLOW) == 0
+                             ? ipcx__ns_kind(st.st_mode)
+                             : "not a socket");
+    }
     case -EACCES:
         return ipcx__err(rc, "the inbox of process %d refuses us", (int)pid);
     default:

@@ -35,6 +35,7 @@
 #include "core/error.h"
 #include "core/sys.h"
 #include "mailbox/mailbox.h"
+#include "ns/ns.h"
 
 #define BELL_SUFFIX ".bell"
 
@@ -48,9 +49,11 @@ static void bell_name(const char *fname, char *out, size_t len)
  * Open the FIFO of a named mailbox, making it if CREATE and it is missing:
  * with the mailbox file's mode and (where we may) group, so that whoever
  * may send to the mailbox may ring it.  O_RDWR never blocks on a FIFO and
- * keeps it open for writers even when no reader is left.
+ * keeps it open for writers even when no reader is left.  Anything else
+ * planted under the bell's name (a regular file, a symlink, a directory,
+ * a socket) answers -EPROTO, with *KIND saying what it is.
  */
-static int open_fifo(struct ipcx_mailbox *mb, int create)
+static int open_fifo(struct ipcx_mailbox *mb, int create, const char **kind)
 {
     char bname[IPCX__FILE_MAX + 16];
     struct stat mst, st;
@@ -59,32 +62,31 @@ static int open_fifo(struct ipcx_mailbox *mb, int create)
     if (dfd < 0) {
         return dfd;
     }
-    int fd = ipcx__openat(dfd, bname, O_RDWR | O_NONBLOCK | O_NOFOLLOW, 0);
+    int fd = ipcx__ns_open_file(dfd, bname, O_RDWR, S_IFIFO, kind);
     /* Acquire pairs with destroy's release: a destroyed mailbox's bell is
      * gone with its name, and making a new one would leave litter. */
     if (fd == -ENOENT && create &&
         atomic_load_explicit(&mb->hdr->destroyed, memory_order_acquire)) {
         fd = -EIDRM;
     } else if (fd == -ENOENT && create && fstat(mb->fd, &mst) == 0) {
-        if (mkfifoat(dfd, bname, 0600) == 0) {
-            /* Nobody rings before we arm, which is after this: the short
-             * window with mode 0600 costs no wake-up. */
-            (void)fchownat(dfd, bname, (uid_t)-1, mst.st_gid,
-                           AT_SYMLINK_NOFOLLOW);
-            (void)fchmodat(dfd, bname, mst.st_mode & 0777, 0);
+        int made = mkfifoat(dfd, bname, 0600) == 0;
+        fd = ipcx__ns_open_file(dfd, bname, O_RDWR, S_IFIFO, kind);
+        /* Nobody rings before we arm, which is after this: the short
+         * window with mode 0600 costs no wake-up.  Through the fd, never
+         * by name: the name may have been replaced meanwhile (by a symlink
+         * to a file of ours, whose mode a chmod by name would change). */
+        if (made && fd >= 0 && fstat(fd, &st) == 0 && st.st_uid == geteuid()) {
+            (void)fchown(fd, (uid_t)-1, mst.st_gid);
+            (void)fchmod(fd, mst.st_mode & 0777);
         }
-        fd = ipcx__openat(dfd, bname, O_RDWR | O_NONBLOCK | O_NOFOLLOW, 0);
     }
     ipcx__close(dfd);
-    if (fd >= 0 && (fstat(fd, &st) < 0 || !S_ISFIFO(st.st_mode))) {
-        ipcx__close(fd);
-        return -EPROTO; /* something else planted under the bell's name */
-    }
     return fd;
 }
 
-/* The handle's bell, opened on first use: the fd or a negative errno. */
-static int bell_fd(struct ipcx_mailbox *mb, int create)
+/* The handle's bell, opened on first use: the fd or a negative errno
+ * (-EPROTO: its name holds *KIND, if KIND is not NULL). */
+static int bell_fd(struct ipcx_mailbox *mb, int create, const char **kind)
 {
     /* Acquire pairs with the release below: the fd is fully open. */
     int fd = atomic_load_explicit(&mb->bell, memory_order_acquire);
@@ -94,7 +96,7 @@ static int bell_fd(struct ipcx_mailbox *mb, int create)
     pthread_mutex_lock(&mb->bell_mu);
     fd = atomic_load_explicit(&mb->bell, memory_order_relaxed);
     if (fd < 0) {
-        fd = open_fifo(mb, create);
+        fd = open_fifo(mb, create, kind);
         if (fd >= 0) {
             atomic_store_explicit(&mb->bell, fd, memory_order_release);
         }
@@ -105,7 +107,7 @@ static int bell_fd(struct ipcx_mailbox *mb, int create)
 
 static void ring(struct ipcx_mailbox *mb)
 {
-    int fd = bell_fd(mb, 0);
+    int fd = bell_fd(mb, 0, NULL);
     if (fd < 0) {
         return; /* no FIFO we may open: nobody we could wake */
     }
@@ -134,7 +136,7 @@ void ipcx__mbx_ring_all(struct ipcx_mailbox *mb)
 
 void ipcx__mbx_arm(struct ipcx_mailbox *mb)
 {
-    int fd = bell_fd(mb, 1);
+    int fd = bell_fd(mb, 1, NULL);
     if (fd >= 0) {
         unsigned char buf[64];
         while (read(fd, buf, sizeof buf) == (ssize_t)sizeof buf) {
@@ -188,12 +190,18 @@ int ipcx_mailbox_fd(ipcx_mailbox *mb)
     if (!(mb->rights & IPCX_RIGHT_RECV)) {
         return ipcx__err(-EPERM, "the handle has no receive right");
     }
-    int fd = bell_fd(mb, 1);
+    const char *kind = "something else";
+    int fd = bell_fd(mb, 1, &kind);
+    if (fd == -EPROTO) {
+        return ipcx__err(fd,
+                         "cannot open the mailbox's bell: '.%s" BELL_SUFFIX
+                         "' is %s, not a FIFO (planted? remove it)",
+                         mb->fname, kind);
+    }
     if (fd < 0) {
         return ipcx__err(fd, "cannot open the mailbox's bell: %s",
-                         fd == -EPROTO  ? "its name holds something else"
-                         : fd == -EIDRM ? "the mailbox was destroyed"
-                                        : ipcx_strerror(fd));
+                         fd == -EIDRM ? "the mailbox was destroyed"
+                                      : ipcx_strerror(fd));
     }
     /* bell_fd() has the fd now, so ipcx__mbx_arm() will not take bell_mu
      * again. */

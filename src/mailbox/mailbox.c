@@ -204,7 +204,17 @@ int ipcx_mailbox_create(const char *name, const ipcx_mailbox_attr *attr)
         unlinkat(dfd, tmp, 0);
     }
     ipcx__close(fd);
+    struct stat st;
+    int planted = rc == -EEXIST &&
+                  fstatat(dfd, fname, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+                  !S_ISREG(st.st_mode);
     ipcx__close(dfd);
+    if (planted) {
+        return ipcx__err(rc,
+                         "cannot create mailbox '%s': its name is taken by "
+                         "%s, not a mailbox",
+                         name, ipcx__ns_kind(st.st_mode));
+    }
     if (rc < 0) {
         return ipcx__err(rc, "cannot create mailbox '%s': %s", name,
                          rc == -EEXIST ? "it already exists"
@@ -213,13 +223,27 @@ int ipcx_mailbox_create(const char *name, const ipcx_mailbox_attr *attr)
     return 0;
 }
 
-/* Check a header copy against what its own parameters imply. */
-static int check_header(const struct mbx_header *h, uint64_t file_size)
+/* Why a file is not a valid mailbox file, for messages. */
+#define WHY_LEN 96
+
+/* Check a header copy against what its own parameters imply; -EPROTO with
+ * the reason in WHY (WHY_LEN bytes) if it is not a mailbox's. */
+static int check_header(const struct mbx_header *h, uint64_t file_size,
+                        char *why)
 {
     struct mbx_geom g;
     int unbounded = h->capacity == IPCX_UNBOUNDED;
-    if (h->magic != MBX_MAGIC || h->version != MBX_VERSION ||
-        h->header_size != sizeof *h || h->policy > IPCX_POLICY_PAIR ||
+    if (h->magic != MBX_MAGIC) {
+        snprintf(why, WHY_LEN, "no mailbox magic number");
+        return -EPROTO;
+    }
+    if (h->version != MBX_VERSION) {
+        snprintf(why, WHY_LEN, "format version %u, this library reads %u",
+                 (unsigned)h->version, (unsigned)MBX_VERSION);
+        return -EPROTO;
+    }
+    snprintf(why, WHY_LEN, "inconsistent header");
+    if (h->header_size != sizeof *h || h->policy > IPCX_POLICY_PAIR ||
         h->max_msg == 0 || h->max_msg > IPCX_MSG_SIZE_MAX ||
         (h->capacity > IPCX_CAPACITY_MAX && !unbounded) ||
         h->flags != (unbounded ? MBX_FLAG_UNBOUNDED : 0u) ||
@@ -233,7 +257,10 @@ static int check_header(const struct mbx_header *h, uint64_t file_size)
         h->pool_off != g.pool_off || h->map_size != g.map_size) {
         return -EPROTO;
     }
-    if (file_size < (unbounded ? g.pool_off : g.map_size)) {
+    uint64_t need = unbounded ? g.pool_off : g.map_size;
+    if (file_size < need) {
+        snprintf(why, WHY_LEN, "truncated: %llu bytes, its header says %llu",
+                 (unsigned long long)file_size, (unsigned long long)need);
         return -EPROTO;
     }
     return 0;
@@ -267,8 +294,9 @@ static int grow(void *ctx, uint32_t idx)
     return ipcx__fallocate(mb->fd, off, (off_t)mb->q.seg_bytes);
 }
 
-/* Validate and map the mailbox file FD into a new handle. */
-static int attach(int fd, int writable, struct ipcx_mailbox **out)
+/* Validate and map the mailbox file FD into a new handle.  -EPROTO if
+ * FD is not a mailbox file, with the reason in WHY (WHY_LEN bytes). */
+static int attach(int fd, int writable, struct ipcx_mailbox **out, char *why)
 {
     struct mbx_header copy;
     struct stat st;
@@ -276,10 +304,27 @@ static int attach(int fd, int writable, struct ipcx_mailbox **out)
         return -errno;
     }
     /* Validate a private copy: the shared header could change under us. */
-    if (!S_ISREG(st.st_mode) || st.st_size < (off_t)MBX_PAGE ||
-        pread(fd, &copy, sizeof copy, 0) != (ssize_t)sizeof copy ||
-        check_header(&copy, (uint64_t)st.st_size) < 0) {
+    if (!S_ISREG(st.st_mode)) {
+        snprintf(why, WHY_LEN, "%s", ipcx__ns_kind(st.st_mode));
         return -EPROTO;
+    }
+    if (st.st_size == 0) {
+        snprintf(why, WHY_LEN, "empty");
+        return -EPROTO;
+    }
+    if (st.st_size < (off_t)MBX_PAGE) {
+        snprintf(why, WHY_LEN,
+                 "truncated: %lld bytes, shorter than a mailbox header",
+                 (long long)st.st_size);
+        return -EPROTO;
+    }
+    if (pread(fd, &copy, sizeof copy, 0) != (ssize_t)sizeof copy) {
+        snprintf(why, WHY_LEN, "unreadable header");
+        return -EPROTO;
+    }
+    int bad = check_header(&copy, (uint64_t)st.st_size, why);
+    if (bad < 0) {
+        return bad;
     }
     struct ipcx_mailbox *mb = calloc(1, sizeof *mb);
     void *base;
@@ -336,19 +381,28 @@ static int ns_entry(const char *name, char *fname)
     return rc < 0 ? rc : ipcx__ns_open();
 }
 
-/* Open NAME's file with FLAGS; errors carry a message naming it. */
+/* Open NAME's file with FLAGS; errors carry a message naming it.  Whoever
+ * may write the namespace may have planted anything under the name: a
+ * FIFO must not block us, a symlink must not lead us elsewhere
+ * (ipcx__ns_open_file); either answers -EPROTO, like a bad header. */
 static int open_file(const char *name, int flags)
 {
     char fname[IPCX__FILE_MAX + 1];
+    const char *kind = NULL;
     int dfd = ns_entry(name, fname);
     if (dfd < 0) {
         return dfd;
     }
-    int fd = ipcx__openat(dfd, fname, flags | O_NOFOLLOW, 0);
+    int fd = ipcx__ns_open_file(dfd, fname, flags, S_IFREG, &kind);
     ipcx__close(dfd);
+    if (fd == -EPROTO) {
+        return ipcx__err(fd,
+                         "cannot open mailbox '%s': '%s' is %s, not a "
+                         "mailbox file",
+                         name, fname, kind);
+    }
     if (fd < 0) {
-        return ipcx__err(fd == -ELOOP ? -EPROTO : fd,
-                         "cannot open mailbox '%s': %s", name,
+        return ipcx__err(fd, "cannot open mailbox '%s': %s", name,
                          fd == -ENOENT ? "no such mailbox" : ipcx_strerror(fd));
     }
     return fd;
@@ -357,16 +411,22 @@ static int open_file(const char *name, int flags)
 static int attach_name(const char *name, int writable,
                        struct ipcx_mailbox **out)
 {
+    char why[WHY_LEN] = "";
     int fd = open_file(name, writable ? O_RDWR : O_RDONLY);
     if (fd < 0) {
         return fd;
     }
-    int rc = attach(fd, writable, out);
+    int rc = attach(fd, writable, out, why);
     if (rc < 0) {
         ipcx__close(fd);
+        if (rc == -EPROTO) {
+            return ipcx__err(rc,
+                             "cannot open mailbox '%s': not a valid "
+                             "mailbox file (%s)",
+                             name, why);
+        }
         return ipcx__err(rc, "cannot open mailbox '%s': %s", name,
-                         rc == -EPROTO ? "not a valid mailbox file"
-                                       : ipcx_strerror(rc));
+                         ipcx_strerror(rc));
     }
     /* ipcx__ns_file() checked NAME when open_file() ran. */
     snprintf((*out)->fname, sizeof(*out)->fname, "%s" MBX_SUFFIX, name);
@@ -434,6 +494,7 @@ int ipcx_mailbox_allocate(const ipcx_mailbox_attr *attr, ipcx_mailbox **out)
     ipcx_mailbox_attr defaults;
     struct mbx_geom g;
     struct ipcx_mailbox *mb = NULL;
+    char why[WHY_LEN];
     ipcx__err_clear();
     if (out == NULL) {
         return ipcx__err(-EINVAL, "NULL handle pointer");
@@ -459,7 +520,7 @@ int ipcx_mailbox_allocate(const ipcx_mailbox_attr *attr, ipcx_mailbox **out)
     rc = fd < 0 ? fd : bell;
     if (rc >= 0 && (rc = init_file(fd, &a, &g)) == 0 &&
         (rc = fcntl(fd, F_ADD_SEALS, seals) < 0 ? -errno : 0) == 0 &&
-        (rc = attach(fd, 1, &mb)) == 0 &&
+        (rc = attach(fd, 1, &mb, why)) == 0 &&
         (rc = anon_finish(mb, bell, IPCX_RIGHT_SEND | IPCX_RIGHT_RECV)) < 0) {
         detach(mb); /* closes fd */
         fd = -1;
@@ -493,7 +554,8 @@ int ipcx__mbx_adopt(int fd, int bell, unsigned rights, ipcx_mailbox **out)
     if (own < 0) {
         return own;
     }
-    int rc = attach(own, 1, &mb);
+    char why[WHY_LEN];
+    int rc = attach(own, 1, &mb, why);
     if (rc < 0) {
         ipcx__close(own);
         return rc;
@@ -565,6 +627,12 @@ static int unlink_name(const char *name)
     }
     int rc = unlinkat(dfd, fname, 0) < 0 ? -errno : 0;
     ipcx__close(dfd);
+    if (rc == -EISDIR) { /* planted: not ours to remove with its contents */
+        return ipcx__err(-EPROTO,
+                         "cannot remove mailbox '%s': '%s' is a directory, "
+                         "not a mailbox file (remove it by hand)",
+                         name, fname);
+    }
     if (rc < 0) {
         return ipcx__err(rc, "cannot remove mailbox '%s': %s", name,
                          rc == -ENOENT ? "no such mailbox" : ipcx_strerror(rc));

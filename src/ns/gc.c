@@ -11,6 +11,17 @@
  * holder makes it fail: not a leftover), checks that the name still is
  * the file it locked, removes, and only then lets go; nobody can claim or
  * re-create the object in between.
+ *
+ * Planted files: whoever may write the namespace can put any kind of file
+ * under one of these names (a FIFO at a port's name, a symlink at a name
+ * lock's, a regular file at a bell's, a directory anywhere).  Such a file
+ * is none of the objects above, so the collector leaves it alone and does
+ * not count it: it looks at every name with lstat first, never follows a
+ * symlink (O_NOFOLLOW, AT_SYMLINK_NOFOLLOW), never opens a FIFO in a way
+ * that could block, and removes only files of the type its kind makes.
+ * (Listening on the port, opening the inbox, destroying the mailbox or
+ * region replaces or removes what is planted under their names; see
+ * docs/reliability.md.)
  */
 #include <dirent.h>
 #include <errno.h>
@@ -135,7 +146,10 @@ static int gc_sock(int dfd, const char *fname, int dry)
     if (have_sock && !S_ISSOCK(st.st_mode)) {
         return 0; /* not ours: leave it to whoever put it there */
     }
-    int fd = ipcx__openat(dfd, lname, O_RDWR | O_NOFOLLOW | O_NONBLOCK, 0);
+    int fd = ipcx__ns_open_file(dfd, lname, O_RDWR, S_IFREG, NULL);
+    if (fd == -EPROTO) {
+        return 0; /* planted: no lock file of ours, leave it */
+    }
     if (fd == -ENOENT) {
         int rc = have_sock ? sock_refused(dfd, fname) : 0;
         if (rc <= 0 || dry) {
@@ -151,9 +165,7 @@ static int gc_sock(int dfd, const char *fname, int dry)
         return fd; /* -EACCES: another user's, not ours to judge */
     }
     int rc;
-    if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
-        rc = 0; /* not a lock file of ours */
-    } else if (dry) {
+    if (dry) {
         rc = lock_op(fd, F_OFD_GETLK, F_WRLCK, 0, 0);
         rc = rc < 0 ? rc : !rc;
     } else if ((rc = lock_op(fd, F_OFD_SETLK, F_WRLCK, COLLECTOR_BYTE, 1)) <

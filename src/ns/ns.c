@@ -266,6 +266,57 @@ DIR *ipcx__ns_opendir(int dfd)
     return d;
 }
 
+const char *ipcx__ns_kind(mode_t m)
+{
+    switch (m & S_IFMT) {
+    case S_IFREG:
+        return "a regular file";
+    case S_IFIFO:
+        return "a FIFO";
+    case S_IFLNK:
+        return "a symbolic link";
+    case S_IFDIR:
+        return "a directory";
+    case S_IFSOCK:
+        return "a socket";
+    case S_IFCHR:
+    case S_IFBLK:
+        return "a device";
+    default:
+        return "a file of unknown type";
+    }
+}
+
+int ipcx__ns_open_file(int dfd, const char *fname, int flags, unsigned type,
+                       const char **kind)
+{
+    struct stat st;
+    int fd = ipcx__openat(dfd, fname,
+                          flags | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY, 0600);
+    if (fd >= 0) {
+        if (fstat(fd, &st) < 0) {
+            int rc = -errno;
+            ipcx__close(fd);
+            return rc;
+        }
+    } else if (fd == -ENOENT ||
+               fstatat(dfd, fname, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+        return fd; /* nothing there (any more) to describe */
+    }
+    if ((st.st_mode & S_IFMT) == type) {
+        return fd; /* the right kind: the open's own answer */
+    }
+    /* ELOOP (a symlink), ENXIO (a socket), EISDIR: the kind says more;
+     * and a kind we cannot use is refused even if its open succeeded. */
+    if (fd >= 0) {
+        ipcx__close(fd);
+    }
+    if (kind != NULL) {
+        *kind = ipcx__ns_kind(st.st_mode);
+    }
+    return -EPROTO;
+}
+
 /* The stem of FILE if it ends in SUFFIX and is a valid name, else NULL. */
 static const char *stem_of(const char *file, const char *suffix, char *stem)
 {

@@ -60,6 +60,34 @@ int ipcx__ns_list(const char *suffix, int (*fn)(const char *, void *),
  */
 int ipcx__ns_temp_name(const char *file, pid_t *pid, unsigned *type);
 
+/*
+ * Planted files.  Whoever may write the namespace directory may put any
+ * kind of file under an object's name: a FIFO (whose open(2) would block),
+ * a symlink (to another object, to /dev/zero, out of the namespace), a
+ * directory, a socket.  Files are opened by name with
+ * ipcx__ns_open_file(), which never blocks and never follows (sockets:
+ * through an O_PATH | O_NOFOLLOW fd checked to be one, channel/sock.c;
+ * ns/gc.c looks with lstat first).
+ */
+
+/* What a file of mode M is, for messages: "a FIFO", "a symbolic link",
+ * "a directory", "a socket", "a device", "a regular file". */
+const char *ipcx__ns_kind(mode_t m);
+
+/*
+ * Open FNAME in DFD with FLAGS (an access mode, maybe O_CREAT: mode 0600)
+ * as a file of type TYPE (S_IFREG, S_IFIFO).  O_NOFOLLOW, O_NONBLOCK and
+ * O_NOCTTY are added (O_CLOEXEC always is): a symlink there is not
+ * followed, a FIFO does not block the open.  O_NONBLOCK stays set on the
+ * fd (for a regular file it changes nothing on Linux).  Returns the fd,
+ * or a negative errno: -EPROTO if FNAME is another kind of file (also
+ * when that made the open fail: ELOOP, ENXIO, EISDIR), with *KIND (if
+ * KIND is not NULL) set to its ipcx__ns_kind().  Records no detail: the
+ * caller words the message.
+ */
+int ipcx__ns_open_file(int dfd, const char *fname, int flags, unsigned type,
+                       const char **kind);
+
 /* The directory DFD (O_PATH is fine) opened for reading: the DIR or NULL
  * with errno set; closedir() it. */
 DIR *ipcx__ns_opendir(int dfd);

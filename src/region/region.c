@@ -126,29 +126,12 @@ static int new_handle(int fd, size_t size, int writable, int named,
     return 0;
 }
 
-/* What a non-regular file is, for messages. */
-static const char *file_kind(mode_t m)
-{
-    if (S_ISFIFO(m)) {
-        return "a pipe";
-    }
-    if (S_ISSOCK(m)) {
-        return "a socket";
-    }
-    if (S_ISDIR(m)) {
-        return "a directory";
-    }
-    if (S_ISCHR(m) || S_ISBLK(m)) {
-        return "a device";
-    }
-    return "not a regular file";
-}
-
 /* A region file must be regular and of a size we accept: -EPROTO if not. */
 static int check_file(const struct stat *st)
 {
     if (!S_ISREG(st->st_mode)) {
-        return ipcx__err(-EPROTO, "%s", file_kind(st->st_mode));
+        return ipcx__err(-EPROTO, "%s, not a region file",
+                         ipcx__ns_kind(st->st_mode));
     }
     if (st->st_size <= 0 || (uint64_t)st->st_size > IPCX_REGION_SIZE_MAX) {
         return ipcx__err(-EPROTO, "size %lld not in 1..%llu bytes",
@@ -287,7 +270,17 @@ static int create(const char *name, size_t size, uint32_t mode, int temporary,
         return dfd;
     }
     rc = create_in(dfd, fname, size, mode != 0 ? mode : 0600, temporary, fdp);
+    struct stat st;
+    int planted = rc == -EEXIST &&
+                  fstatat(dfd, fname, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+                  !S_ISREG(st.st_mode);
     ipcx__close(dfd);
+    if (planted) {
+        return ipcx__err(rc,
+                         "cannot create region '%s': its name is taken by "
+                         "%s, not a region",
+                         name, ipcx__ns_kind(st.st_mode));
+    }
     if (rc < 0) {
         return ipcx__err(rc, "cannot create region '%s': %s", name,
                          rc == -EEXIST ? "it already exists"
@@ -341,17 +334,20 @@ int ipcx_region_create_attach(const char *name, size_t size, uint32_t mode,
     return 0;
 }
 
-/* Open NAME's file FNAME in DFD for ACCMODE.  O_NONBLOCK: a FIFO planted
- * under a region name must not block the open; O_NOFOLLOW: nor may a
- * symlink redirect it.  Errors carry a message naming the region. */
+/* Open NAME's file FNAME in DFD for ACCMODE.  A FIFO planted under a
+ * region name must not block the open, nor may a symlink redirect it
+ * (ipcx__ns_open_file): -EPROTO.  Errors carry a message naming the
+ * region. */
 static int open_region(int dfd, const char *name, const char *fname,
                        int accmode)
 {
-    int fd = ipcx__openat(dfd, fname,
-                          accmode | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY, 0);
-    if (fd == -ELOOP || fd == -ENXIO || fd == -EISDIR) {
-        return ipcx__err(-EPROTO, "cannot attach region '%s': %s", name,
-                         "not a region file");
+    const char *kind = NULL;
+    int fd = ipcx__ns_open_file(dfd, fname, accmode, S_IFREG, &kind);
+    if (fd == -EPROTO) {
+        return ipcx__err(fd,
+                         "cannot attach region '%s': '%s' is %s, not a "
+                         "region file",
+                         name, fname, kind);
     }
     if (fd < 0) {
         return ipcx__err(fd, "cannot attach region '%s': %s", name,
@@ -458,10 +454,9 @@ static int may_destroy(int dfd, const char *fname)
     if (st.st_uid == geteuid()) {
         return 0;
     }
-    int fd = ipcx__openat(dfd, fname,
-                          O_RDWR | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY, 0);
+    int fd = ipcx__ns_open_file(dfd, fname, O_RDWR, S_IFREG, NULL);
     if (fd == -EACCES || fd == -EPERM) {
-        return fd;
+        return fd; /* (-EPROTO: not a region file) */
     }
     ipcx__close(fd);
     return 0;
@@ -480,6 +475,12 @@ int ipcx_region_destroy(const char *name)
         rc = -errno;
     }
     ipcx__close(dfd);
+    if (rc == -EISDIR) { /* planted: not ours to remove with its contents */
+        return ipcx__err(-EPROTO,
+                         "cannot destroy region '%s': '%s' is a directory, "
+                         "not a region file (remove it by hand)",
+                         name, fname);
+    }
     if (rc < 0) {
         return ipcx__err(rc, "cannot destroy region '%s': %s", name,
                          rc == -ENOENT ? "no such region" : ipcx_strerror(rc));
@@ -596,7 +597,7 @@ static int check_shm_fd(int fd, struct stat *st)
     }
     if (!S_ISREG(st->st_mode)) {
         return ipcx__err(-EPROTO, "not a shared-memory file: %s",
-                         file_kind(st->st_mode));
+                         ipcx__ns_kind(st->st_mode));
     }
     if (sfs.f_type != TMPFS_MAGIC && sfs.f_type != RAMFS_MAGIC) {
         return ipcx__err(-EPROTO, "a regular file, but not on a shared-memory "
