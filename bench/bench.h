@@ -91,6 +91,14 @@ extern const struct mech mech_nng;
 extern const struct mech mech_iox;
 extern const struct mech mech_iox_zc;
 
+/* mech_ipcx.c's mailboxes (capacity 64), shared by mech_loan.c: an end is
+ * { ipcx_mailbox *out, *in; }. */
+int ipcx_mech_setup64(const struct bench_cfg *cfg, void **shared);
+int ipcx_mech_open(void *shared, const struct bench_cfg *cfg, int role,
+                   int index, void **end);
+void ipcx_mech_close(void *end);
+void ipcx_mech_teardown(void *shared);
+
 /* ---- the driver (driver.c) ---- */
 
 /* How long each kind of run lasts. */

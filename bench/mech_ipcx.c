@@ -61,7 +61,7 @@ static int setup_cap(const struct bench_cfg *cfg, void **shared,
     return 0;
 }
 
-static int setup64(const struct bench_cfg *cfg, void **shared)
+int ipcx_mech_setup64(const struct bench_cfg *cfg, void **shared)
 {
     return setup_cap(cfg, shared, 64);
 }
@@ -77,8 +77,8 @@ static const char *unsupported1024(const struct bench_cfg *cfg)
                             : NULL;
 }
 
-static int ipcx_open_end(void *shared, const struct bench_cfg *cfg, int role,
-                         int index, void **end)
+int ipcx_mech_open(void *shared, const struct bench_cfg *cfg, int role,
+                   int index, void **end)
 {
     struct ipcx_shared *sh = shared;
     struct ipcx_end *e = calloc(1, sizeof *e);
@@ -110,7 +110,7 @@ static int open_nospin(void *shared, const struct bench_cfg *cfg, int role,
 {
     /* Read by the library on this process's first wait. */
     setenv("IPCX_SPIN_NS", "0", 1);
-    return ipcx_open_end(shared, cfg, role, index, end);
+    return ipcx_mech_open(shared, cfg, role, index, end);
 }
 
 static int ipcx_send_msg(void *end, const void *buf, size_t len)
@@ -125,7 +125,7 @@ static long ipcx_recv_msg(void *end, void *buf, size_t cap)
     return ipcx_mailbox_recv(e->in, buf, cap, IPCX_FOREVER);
 }
 
-static void ipcx_close_end(void *end)
+void ipcx_mech_close(void *end)
 {
     struct ipcx_end *e = end;
     if (e->in != e->out) {
@@ -135,7 +135,7 @@ static void ipcx_close_end(void *end)
     free(e);
 }
 
-static void ipcx_teardown(void *shared)
+void ipcx_mech_teardown(void *shared)
 {
     struct ipcx_shared *sh = shared;
     for (int i = 0; i < sh->count; i++) {
@@ -148,12 +148,12 @@ const struct mech mech_ipcx = {
     .name = "ipcx",
     .label = "ipcx mailbox (capacity 64)",
     .kinds = BK_PINGPONG | BK_STREAM | BK_FANIN | BK_IDLE,
-    .setup = setup64,
-    .open = ipcx_open_end,
+    .setup = ipcx_mech_setup64,
+    .open = ipcx_mech_open,
     .send = ipcx_send_msg,
     .recv = ipcx_recv_msg,
-    .close = ipcx_close_end,
-    .teardown = ipcx_teardown,
+    .close = ipcx_mech_close,
+    .teardown = ipcx_mech_teardown,
 };
 
 const struct mech mech_ipcx1024 = {
@@ -162,21 +162,21 @@ const struct mech mech_ipcx1024 = {
     .kinds = BK_STREAM | BK_FANIN,
     .unsupported = unsupported1024,
     .setup = setup1024,
-    .open = ipcx_open_end,
+    .open = ipcx_mech_open,
     .send = ipcx_send_msg,
     .recv = ipcx_recv_msg,
-    .close = ipcx_close_end,
-    .teardown = ipcx_teardown,
+    .close = ipcx_mech_close,
+    .teardown = ipcx_mech_teardown,
 };
 
 const struct mech mech_ipcx_nospin = {
     .name = "ipcx-nospin",
     .label = "ipcx mailbox, IPCX_SPIN_NS=0",
     .kinds = BK_PINGPONG | BK_STREAM | BK_FANIN,
-    .setup = setup64,
+    .setup = ipcx_mech_setup64,
     .open = open_nospin,
     .send = ipcx_send_msg,
     .recv = ipcx_recv_msg,
-    .close = ipcx_close_end,
-    .teardown = ipcx_teardown,
+    .close = ipcx_mech_close,
+    .teardown = ipcx_mech_teardown,
 };

@@ -2,10 +2,10 @@
  * mech_loan.c - ipcx mailboxes with zero-copy loans (ipcx_mailbox_loan and
  * friends in include/ipcx/mailbox.h), through the public API only.
  *
- * The mailboxes are those of mech_ipcx.c: capacity 64, maximum message size
- * the run's size, two for ping-pong (A to B, B to A) and one for streams and
- * fan-in.  Every call blocks with IPCX_FOREVER.  For 1 MiB messages the 64
- * slots are 64 MiB of shared memory.
+ * The mailboxes are those of mech_ipcx.c, made and opened by its functions:
+ * capacity 64, maximum message size the run's size, two for ping-pong (A to
+ * B, B to A) and one for streams and fan-in.  Every call blocks with
+ * IPCX_FOREVER.  For 1 MiB messages the 64 slots are 64 MiB of shared memory.
  *
  * The zero-copy contract: a producer builds its message in place, in the
  * slot it borrowed, and a consumer reads it where it lies.  The driver's
@@ -28,74 +28,13 @@
 
 #include "bench.h"
 
-#define LOAN_CAPACITY 64
-#define HEAD_BYTES    16 /* struct msg_head in util.c */
-#define TAIL_BYTES    8
+#define HEAD_BYTES 16 /* struct msg_head in util.c */
+#define TAIL_BYTES 8
 
-struct loan_shared {
-    char names[2][96]; /* [0] A to B (or the only one), [1] B to A */
-    int count;
-};
-
+/* The handles of an end, as mech_ipcx.c opens them. */
 struct loan_end {
     ipcx_mailbox *out, *in;
 };
-
-static int loan_setup(const struct bench_cfg *cfg, void **shared)
-{
-    struct loan_shared *sh = calloc(1, sizeof *sh);
-    if (sh == NULL) {
-        return -ENOMEM;
-    }
-    sh->count = cfg->kind == BK_PINGPONG ? 2 : 1;
-    run_name(sh->names[0], sizeof sh->names[0], cfg, "lab");
-    run_name(sh->names[1], sizeof sh->names[1], cfg, "lba");
-    ipcx_mailbox_attr attr;
-    ipcx_mailbox_attr_init(&attr);
-    attr.capacity = LOAN_CAPACITY;
-    attr.max_msg_size = (uint32_t)cfg->size;
-    int rc = 0;
-    for (int i = 0; i < sh->count && rc == 0; i++) {
-        rc = ipcx_mailbox_create(sh->names[i], &attr);
-    }
-    if (rc < 0) {
-        for (int i = 0; i < sh->count; i++) {
-            ipcx_mailbox_destroy(sh->names[i]);
-        }
-        free(sh);
-        return rc;
-    }
-    *shared = sh;
-    return 0;
-}
-
-static int loan_open(void *shared, const struct bench_cfg *cfg, int role,
-                     int index, void **end)
-{
-    struct loan_shared *sh = shared;
-    struct loan_end *e = calloc(1, sizeof *e);
-    if (e == NULL) {
-        return -ENOMEM;
-    }
-    int rc = ipcx_mailbox_open(sh->names[0], 0, &e->out);
-    if (rc == 0 && sh->count == 2) {
-        rc = ipcx_mailbox_open(sh->names[1], 0, &e->in);
-    } else {
-        e->in = e->out;
-    }
-    if (rc == 0 && role == ROLE_B && sh->count == 2) {
-        ipcx_mailbox *t = e->in; /* B receives on A-to-B */
-        e->in = e->out;
-        e->out = t;
-    }
-    if (rc < 0) {
-        ipcx_mailbox_close(e->out);
-        free(e);
-        return rc;
-    }
-    *end = e;
-    return 0;
-}
 
 /* The bytes of a LEN-byte message that the driver's checks read: header
  * and trailer, each at its place.  Nothing else is copied. */
@@ -148,33 +87,14 @@ static long loan_recv(void *end, void *buf, size_t cap)
     return rc < 0 ? rc : len;
 }
 
-static void loan_close(void *end)
-{
-    struct loan_end *e = end;
-    if (e->in != e->out) {
-        ipcx_mailbox_close(e->in);
-    }
-    ipcx_mailbox_close(e->out);
-    free(e);
-}
-
-static void loan_teardown(void *shared)
-{
-    struct loan_shared *sh = shared;
-    for (int i = 0; i < sh->count; i++) {
-        ipcx_mailbox_destroy(sh->names[i]);
-    }
-    free(sh);
-}
-
 const struct mech mech_loan = {
     .name = "ipcx-loan",
     .label = "ipcx mailbox, zero-copy loans (capacity 64)",
     .kinds = BK_PINGPONG | BK_STREAM | BK_FANIN,
-    .setup = loan_setup,
-    .open = loan_open,
+    .setup = ipcx_mech_setup64,
+    .open = ipcx_mech_open,
     .send = loan_send,
     .recv = loan_recv,
-    .close = loan_close,
-    .teardown = loan_teardown,
+    .close = ipcx_mech_close,
+    .teardown = ipcx_mech_teardown,
 };
