@@ -185,11 +185,23 @@ void ipcx__chan_notify(ipcx_channel *ch, int end)
 {
     struct ipcx__event *ev = &ch->hdr->end[end].ev;
     /* As in ipcx__event_notify(): the fence orders the caller's published
-     * change before our read of `waiters`, and pairs with the seq_cst
-     * increment in the sleeper's announcement (Dekker). */
+     * change before our read of `waiters`, and pairs with the seq_cst RMW
+     * of the sleeper's announcement, or of ipcx_channel_fd() (Dekker). */
     atomic_thread_fence(memory_order_seq_cst);
-    if (atomic_load_explicit(&ev->waiters, memory_order_relaxed) == 0) {
-        return;
+    uint32_t w = atomic_load_explicit(&ev->waiters, memory_order_relaxed);
+    if (!(w & IPCX__EV_POLLED)) {
+        /* The ring wakes the end's leader, which wakes the others: all of
+         * them.  So, as ipcx__event_notify() does for a wake-all, the
+         * first notify since a sleeper armed disarms and rings; later ones
+         * find ARMED clear and cost nothing until someone sleeps again. */
+        if (!(w & IPCX__EV_ARMED)) {
+            return;
+        }
+        w = atomic_fetch_and_explicit(&ev->waiters, ~IPCX__EV_ARMED,
+                                      memory_order_relaxed);
+        if (!(w & IPCX__EV_ARMED)) {
+            return;
+        }
     }
     atomic_fetch_add_explicit(&ev->seq, 1, memory_order_release);
     uint64_t one = 1;
@@ -263,8 +275,12 @@ static void chan_sleep(void *ctx, struct ipcx__event *ev, uint32_t key,
         /* Read under the mutex: the leader bumps gen under it too, so
          * either we see the new value or the wake comes after our wait. */
         uint32_t g = atomic_load_explicit(&ch->gen, memory_order_relaxed);
+        ch->followers++;
         pthread_mutex_unlock(&ch->wait_mu);
         ipcx__futex_wait(&ch->gen, g, until);
+        pthread_mutex_lock(&ch->wait_mu);
+        ch->followers--;
+        pthread_mutex_unlock(&ch->wait_mu);
         return;
     }
     ch->leader = 1;
@@ -283,8 +299,14 @@ static void chan_sleep(void *ctx, struct ipcx__event *ev, uint32_t key,
     pthread_mutex_lock(&ch->wait_mu);
     ch->leader = 0;
     atomic_fetch_add_explicit(&ch->gen, 1, memory_order_relaxed);
+    /* A follower counts itself under the mutex before it reads gen, so
+     * one we do not count here will read the new value: no wake needed
+     * (a system call saved on every sleep of a single-threaded user). */
+    int followers = ch->followers;
     pthread_mutex_unlock(&ch->wait_mu);
-    ipcx__futex_wake(&ch->gen, INT32_MAX);
+    if (followers > 0) {
+        ipcx__futex_wake(&ch->gen, INT32_MAX);
+    }
 }
 
 int ipcx__chan_wait(ipcx_channel *ch, const struct ipcx__op *op,
@@ -343,7 +365,16 @@ static int try_claim(void *arg)
     if (ipcx__chan_peer_gone(op->ch, 0)) {
         return -EPIPE;
     }
-    return ipcx__q_claim(&op->ch->out, (uint32_t)op->ch->end + 1, &op->ref);
+    int rc = ipcx__q_claim(&op->ch->out, (uint32_t)op->ch->end + 1, &op->ref);
+    if (rc == -EAGAIN) {
+        /* Full: ask the peer's next receive to notify us.  seq_cst store,
+         * before our caller's re-check (the claim we retry): pairs with
+         * the fence in ipcx__chan_finish() (Dekker). */
+        atomic_store_explicit(&op->ch->hdr->end[op->ch->end].room_wanted, 1,
+                              memory_order_seq_cst);
+        rc = ipcx__q_claim(&op->ch->out, (uint32_t)op->ch->end + 1, &op->ref);
+    }
+    return rc;
 }
 
 /* An old generation blocks us: finish what a dead peer left unfinished. */
@@ -383,8 +414,18 @@ int ipcx__chan_send_frame(ipcx_channel *ch, uint32_t kind, uint64_t token,
 void ipcx__chan_finish(ipcx_channel *ch, struct chan_msg *m)
 {
     ipcx__q_finish(&ch->in, &m->ref, (uint32_t)ch->end + 1, 0);
-    /* A place opened in the peer's sending queue. */
-    ipcx__chan_notify(ch, ch->end ^ 1);
+    /* A place opened in the peer's sending queue: wake it if it waits for
+     * one.  The fence orders our finish before the load, and pairs with
+     * the seq_cst store in its try_claim(): either its retried claim sees
+     * the place, or we see its flag.  Acquire on the exchange: its
+     * announcement, sequenced before its flag, is then visible to the
+     * notify's read of its sleepers. */
+    atomic_thread_fence(memory_order_seq_cst);
+    _Atomic uint32_t *want = &ch->hdr->end[ch->end ^ 1].room_wanted;
+    if (atomic_load_explicit(want, memory_order_relaxed) &&
+        atomic_exchange_explicit(want, 0, memory_order_acquire)) {
+        ipcx__chan_notify(ch, ch->end ^ 1);
+    }
 }
 
 int ipcx__chan_take(ipcx_channel *ch, struct chan_msg *m)
@@ -611,8 +652,8 @@ int ipcx_channel_fd(ipcx_channel *ch)
         }
         /* A permanent sleeper: from now on every notification of our end
          * writes the bell.  seq_cst pairs with the notifier's fence. */
-        atomic_fetch_add_explicit(&ch->hdr->end[ch->end].ev.waiters, 1,
-                                  memory_order_seq_cst);
+        atomic_fetch_or_explicit(&ch->hdr->end[ch->end].ev.waiters,
+                                 IPCX__EV_POLLED, memory_order_seq_cst);
         ch->epfd = rc;
         /* Messages queued before now never rang: start readable, and the
          * caller's first receive until -EAGAIN settles it. */
@@ -662,7 +703,8 @@ int ipcx_channel_close(ipcx_channel *ch)
     atomic_store_explicit(&me->closed, 1, memory_order_release);
     ipcx__chan_notify(ch, ch->end ^ 1);
     if (ch->epfd >= 0) {
-        atomic_fetch_sub_explicit(&me->ev.waiters, 1, memory_order_relaxed);
+        atomic_fetch_and_explicit(&me->ev.waiters, ~IPCX__EV_POLLED,
+                                  memory_order_relaxed);
         ipcx__close(ch->epfd);
     }
     ipcx__close(ch->sock);

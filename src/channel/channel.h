@@ -24,7 +24,7 @@
 #include "wait/wait.h"
 
 #define CHAN_MAGIC   0x314e414843584350ull /* "PCXCHAN1" little-endian */
-#define CHAN_VERSION 1u
+#define CHAN_VERSION 2u                    /* 2: ARMED events, room_wanted */
 #define CHAN_PAGE    4096u
 #define CHAN_SUFFIX  ".port"
 
@@ -44,6 +44,11 @@ struct chan_end {
     _Alignas(64) struct ipcx__event ev;
     /* Set (release) by the end's ipcx_channel_close(). */
     _Alignas(64) _Atomic uint32_t closed;
+    /* 1 while the end waits for room in the queue it sends on: set by its
+     * failed claim, exchanged to 0 by the peer's receive, which then
+     * notifies.  Without it every receive woke a peer that only waited
+     * for its reply (two wake-ups per round trip). */
+    _Atomic uint32_t room_wanted;
 };
 
 struct chan_header {
@@ -115,6 +120,7 @@ struct ipcx_channel {
      * others wait on `gen`, which the leader bumps when it wakes. */
     pthread_mutex_t wait_mu;
     int leader;
+    int followers; /* threads waiting on gen */
     _Atomic uint32_t gen;
 
     /* msg_rpc demultiplexing, under rpc_mu. */

@@ -22,7 +22,7 @@
 #include "wait/wait.h"
 
 #define MBX_MAGIC          0x31584f424d584350ull /* "PCXMBOX1" little-endian */
-#define MBX_VERSION        1u
+#define MBX_VERSION        2u                    /* 2: ARMED events (wait.h) */
 #define MBX_NPROC          1024u
 #define MBX_FLAG_UNBOUNDED 0x1u
 #define MBX_SUFFIX         ".mbox"

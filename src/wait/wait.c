@@ -240,7 +240,7 @@ static void leave(struct ipcx__event *ev)
     uint32_t w = atomic_load_explicit(&ev->waiters, memory_order_relaxed);
     uint32_t next;
     do {
-        next = (w & IPCX__EV_COUNT) <= 1 ? 0 : w - 1;
+        next = (w & IPCX__EV_COUNT) <= 1 ? w & IPCX__EV_POLLED : w - 1;
     } while (!atomic_compare_exchange_weak_explicit(
         &ev->waiters, &w, next, memory_order_relaxed, memory_order_relaxed));
 }

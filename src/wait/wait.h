@@ -23,7 +23,9 @@ struct ipcx__event {
     _Atomic uint32_t waiters;
 };
 #define IPCX__EV_ARMED 0x80000000u
-#define IPCX__EV_COUNT 0x7fffffffu
+/* A channel end in descriptor mode: every notify must ring (channel.c). */
+#define IPCX__EV_POLLED 0x40000000u
+#define IPCX__EV_COUNT  0x3fffffffu
 
 /*
  * A deadline: the caller's relative timeout, turned into an absolute
