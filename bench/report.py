@@ -465,16 +465,18 @@ LIMITS = [
      " reach for any copy through shared memory; the zero-copy loan row is"
      " the way to move 1 MiB messages."),
     ("8 senders",
-     "Nine processes share two CPUs.  The 64-slot mailbox is full most of"
-     " the time, so senders sleep, and each must be woken (a futex wake and"
-     " a context switch, tens of µs on this VM) to send a few messages"
-     " before it finds the mailbox full again; the spinning of the others"
-     " also takes CPU from the receiver.  Since the ARMED events the"
-     " receiver pays one wake per burst rather than two wake-alls per"
-     " message (in a quick run before and after that change: 0.14 M and"
-     " 1.1 M msg/s); the context switches of the senders remain (see"
-     " `ctx_switches` in the JSON).  A pipe holds 1,024 such messages in"
-     " its 64 KiB."),
+     "Nine processes share two CPUs, and eight senders outpace one"
+     " receiver, so the mailbox is full whatever its capacity (the"
+     " capacity-1024 row is no faster).  Blocked senders sleep on one"
+     " event, and a receive that frees a place wakes them all: one finds"
+     " the place, the others re-arm and sleep, a herd of context switches"
+     " (tens of µs each on this VM) for every few messages.  Since the"
+     " ARMED events the receiver no longer pays two wake-alls per message"
+     " (in a quick run before and after that change: 0.14 M and 1.1 M"
+     " msg/s), but waking one sender per freed place would put a system"
+     " call back on every receive; handing the wake from one sender to"
+     " the next, as the kernel's exclusive wait queues do for a pipe, is"
+     " the fix still to make."),
     ("One CPU: round-trip median",
      "With both processes on one CPU each message needs a context switch,"
      " like a pipe's; the difference is the spin a waiter does before it"
@@ -525,11 +527,11 @@ def section_observations(res):
         obs.append(
             f"Both processes on one CPU, the ipcx round trip takes"
             f" {us(a)} µs with the default spin and {us(b)} µs with"
-            f" `IPCX_SPIN_NS=0` (pipe: {us(p)} µs).  A waiter spins its"
-            " whole budget while the peer it waits for cannot run on the"
-            " same CPU; the library turns the spin off only when the"
-            " machine has one CPU online, not when the process's affinity"
-            " (or the peer's placement) leaves it one.")
+            f" `IPCX_SPIN_NS=0` (pipe: {us(p)} µs).  A spin cannot"
+            " succeed while the peer it waits for needs the same CPU; the"
+            " adaptive spin stops after four failed spins, but still"
+            " probes (one long spin in 256 waits) to notice when the peer"
+            " moves to another CPU, and that probing is the difference.")
     r = res.get(IPCX, "pingpong", "same") or {}
     runs = r.get("run_medians_ns") or []
     if len(runs) > 1 and min(runs) > 0 and max(runs) / min(runs) > 2:
@@ -537,7 +539,7 @@ def section_observations(res):
             f"On one CPU the ipcx runs' medians range from"
             f" {us(min(runs))} to {us(max(runs))} µs.  The spin budget is"
             " turned into a number of rounds once per process, by timing"
-            " up to 256 tries (`spin_rounds()` in `src/wait/wait.c`); a"
+            " 64 to 256 tries (`spin_rounds()` in `src/wait/wait.c`); a"
             " calibration that the peer preempts (likely when both share"
             " a CPU) measures slow rounds and gets a smaller budget, so"
             " how long a waiter spins varies from process to process.")
@@ -564,11 +566,15 @@ def section_observations(res):
                  f" {switches(res, IPCX, 'fanin', 'none', 64, 1)} with one"
                  f" sender, {switches(res, IPCX, 'fanin', 'none', 64, 8)}"
                  f" with eight (pipe with eight:"
-                 f" {switches(res, 'pipe', 'fanin', 'none', 64, 8)}).  After"
-                 " every receive, `src/mailbox/io.c` wakes all sleeping"
-                 " senders (`ipcx__event_notify(&h->ev_space, INT32_MAX)`):"
-                 " with eight senders asleep on a full mailbox one message"
-                 " wakes up to eight processes, one of which finds room.")
+                 f" {switches(res, 'pipe', 'fanin', 'none', 64, 8)}).  Eight"
+                 " senders outpace one receiver, so the mailbox is full"
+                 " whatever its capacity, and blocked senders sleep on one"
+                 " event that a receive wakes all of"
+                 " (`ipcx__event_notify(&h->ev_space, INT32_MAX)` in"
+                 " `src/mailbox/io.c`): one of them finds the freed place,"
+                 " the others re-arm and sleep again, and the next receive"
+                 " finds the event armed.  The ARMED bit saves the"
+                 " receiver the repeated wakes of one burst, not the herd.")
         if eight_ns and eight_ns < 2 * eight:
             text += ("  Spinning is not the main cost here: without it the"
                      " eight senders are no faster.")
