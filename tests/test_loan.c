@@ -345,6 +345,12 @@ static void bad_loans(void)
     ipcx_loan forged = l;
     forged.priv[1] ^= 0x100000000ull;
     expect_err(ipcx_mailbox_send_loan(mb, &forged, 1), -EINVAL, "not a live");
+    forged = l; /* inside the mapping, but not a slot's place */
+    forged.priv[1] += 8;
+    expect_err(ipcx_mailbox_send_loan(mb, &forged, 1), -EINVAL, "forged");
+    forged = l; /* another position */
+    forged.priv[2] += 1;
+    expect_err(ipcx_mailbox_cancel_loan(mb, &forged), -EINVAL, "forged");
     /* Oversize: refused, and the loan is cancelled. */
     expect_err(ipcx_mailbox_send_loan(mb, &l, 65), -EMSGSIZE, "65 bytes");
     expect_err(ipcx_mailbox_send_loan(mb, &copy, 1), -EINVAL, "spent");

@@ -30,8 +30,8 @@
 struct loan_priv {
     uint64_t tag;
     uint64_t slot; /* struct ipcx__qslot * */
-    uint64_t seg;  /* struct ipcx__qseg * */
     uint64_t pos;
+    uint64_t spare; /* 0 */
 };
 _Static_assert(sizeof(struct loan_priv) == sizeof(((ipcx_loan *)0)->priv),
                "the private words hold a loan_priv");
@@ -44,8 +44,8 @@ static uint64_t loan_tag(const struct ipcx_mailbox *mb, uint64_t kind)
 static void lend(struct ipcx_mailbox *mb, ipcx_loan *loan, uint64_t kind,
                  const struct ipcx__qref *ref)
 {
-    struct loan_priv p = {loan_tag(mb, kind), (uintptr_t)ref->slot,
-                          (uintptr_t)ref->seg, ref->pos};
+    struct loan_priv p = {loan_tag(mb, kind), (uintptr_t)ref->slot, ref->pos,
+                          0};
     memcpy(loan->priv, &p, sizeof p);
     loan->data = ipcx__q_payload((struct ipcx__qref *)ref);
 }
@@ -62,17 +62,18 @@ static int redeem(struct ipcx_mailbox *mb, ipcx_loan *loan, uint64_t kind,
     }
     struct loan_priv p;
     memcpy(&p, loan->priv, sizeof p);
-    uintptr_t lo = (uintptr_t)mb->base, hi = lo + mb->map_size;
-    if (p.tag != loan_tag(mb, kind) || p.slot < lo ||
-        p.slot + IPCX__Q_SLOT_HDR > hi) {
+    if (p.tag != loan_tag(mb, kind)) {
         return ipcx__err(-EINVAL, "not a live %s loan of this handle", k);
     }
-    *ref =
-        (struct ipcx__qref){(struct ipcx__qslot *)(uintptr_t)p.slot,
-                            (struct ipcx__qseg *)(uintptr_t)p.seg, p.pos, 0, 0};
+    /* The slot is found again from the queue's own geometry: a forged or
+     * stale pointer never reaches the queue's code. */
     uint32_t state = kind == LOAN_SEND ? IPCX__Q_WRITING : IPCX__Q_READING;
-    if (!ipcx__q_holds(&mb->q, ref, state, mb->holder)) {
-        return ipcx__err(-EINVAL, "the %s loan is spent or was taken back", k);
+    if (ipcx__q_lent(&mb->q, (uintptr_t)p.slot, p.pos, state, mb->holder, ref) <
+        0) {
+        return ipcx__err(-EINVAL,
+                         "not a live %s loan of this handle (spent, "
+                         "forged, or taken back)",
+                         k);
     }
     return 0;
 }
@@ -198,7 +199,10 @@ int ipcx_mailbox_return_loan(ipcx_mailbox *mb, ipcx_loan *loan)
     if (rc < 0 || (rc = redeem(mb, loan, LOAN_RECV, &ref)) < 0) {
         return rc;
     }
-    ipcx__mbx_finish(mb, &ref, 1);
+    /* Not ipcx__mbx_finish()'s "passed" shortcut: a sender may wait for
+     * this very slot, the ring having come round to it while it was lent
+     * (the queue says so only when a whole segment frees). */
+    ipcx__mbx_finish(mb, &ref, 0);
     spend(loan);
     return 0;
 }

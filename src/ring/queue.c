@@ -794,12 +794,26 @@ uint64_t ipcx__q_depth(const struct ipcx__queue *q)
     return tail > head + w ? tail - head - w : 0;
 }
 
-int ipcx__q_holds(const struct ipcx__queue *q, const struct ipcx__qref *ref,
-                  uint32_t state, uint32_t holder)
+int ipcx__q_lent(struct ipcx__queue *q, uintptr_t slot, uint64_t pos,
+                 uint32_t state, uint32_t holder, struct ipcx__qref *ref)
 {
-    uint64_t n = ref->pos >> q->kshift;
+    uintptr_t pool = (uintptr_t)q->pool;
+    if (slot < pool || slot - pool >= (uint64_t)q->S * q->seg_bytes) {
+        return -EINVAL;
+    }
+    uint64_t off = slot - pool;
+    uint32_t idx = (uint32_t)(off / q->seg_bytes);
+    struct ipcx__qseg *seg = seg_at(q, idx);
+    struct ipcx__qslot *s = slot_at(q, seg, pos);
+    if ((uintptr_t)s != slot) {
+        return -EINVAL; /* not the place of position POS in that segment */
+    }
     /* Relaxed: only the holder itself moves a slot out of WRITING or
      * READING while it lives, so this reads our own last store. */
-    uint64_t w = atomic_load_explicit(&ref->slot->ctl, memory_order_relaxed);
-    return w == CTL(n, state, holder);
+    uint64_t w = atomic_load_explicit(&s->ctl, memory_order_relaxed);
+    if (w != CTL(pos >> q->kshift, state, holder)) {
+        return -EINVAL;
+    }
+    *ref = (struct ipcx__qref){s, seg, pos, 0, 0};
+    return 0;
 }

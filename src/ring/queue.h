@@ -161,10 +161,12 @@ int ipcx__q_reclaim(struct ipcx__queue *q, struct ipcx__qref *ref);
  * counting its part.  Returns how many slots or generations it finished. */
 int ipcx__q_unstick_tail(struct ipcx__queue *q);
 
-/* Does REF's slot still hold position ref->pos in STATE for HOLDER?  (A
- * lent slot's check before it is used again: one load.) */
-int ipcx__q_holds(const struct ipcx__queue *q, const struct ipcx__qref *ref,
-                  uint32_t state, uint32_t holder);
+/* Rebuild in *REF the reference to SLOT at position POS, as a lent slot
+ * comes back from memory the caller owns: 0 if SLOT is where position POS
+ * lives in one of the queue's segments and still holds it in STATE for
+ * HOLDER (one load), else -EINVAL and *REF untouched. */
+int ipcx__q_lent(struct ipcx__queue *q, uintptr_t slot, uint64_t pos,
+                 uint32_t state, uint32_t holder, struct ipcx__qref *ref);
 
 static inline unsigned char *ipcx__q_payload(struct ipcx__qref *ref)
 {

@@ -162,6 +162,12 @@ static int64_t spin_rounds(const struct ipcx__op *op, int *rc)
     if (sysconf(_SC_NPROCESSORS_ONLN) < 2) {
         ns = 0;
     }
+    if (ns == 0) {
+        /* No spin at all: nothing to calibrate (and no calibration spin,
+         * which on one CPU would only delay the peer). */
+        atomic_store_explicit(&rounds, 0, memory_order_relaxed);
+        return 0;
+    }
     /* Calibrate on the caller's own operation: time up to 256 rounds.
      * If it succeeds within fewer than 64, the two clock reads (some
      * 300 ns on a VM) would dominate the estimate: one process in three
