@@ -1503,36 +1503,21 @@ static void test_anon_exactly_once(void)
     eo_run(64);
 }
 
-/* IPCX_TEST_ONLY=substring runs only the subtests whose name has it. */
-static int selected(const char *name)
-{
-    const char *only = getenv("IPCX_TEST_ONLY");
-    return only == NULL || strstr(name, only) != NULL;
-}
-#define RUN(fn)                                                                \
-    do {                                                                       \
-        if (selected(#fn)) {                                                   \
-            long long t0_ = tu_now_ns();                                       \
-            TU_RUN(fn);                                                        \
-            printf("-- %s: %lld ms\n", #fn, (tu_now_ns() - t0_) / 1000000);    \
-        }                                                                      \
-    } while (0)
-
 int main(void)
 {
     top_ns = tu_private_ns();
     setvbuf(stdout, NULL, _IOLBF, 0);
-    RUN(test_allocate_local);
-    RUN(test_rights_over_channel);
-    RUN(test_third_process);
-    RUN(test_other_uid);
-    RUN(test_mixed_kinds);
-    RUN(test_garbage_dropped);
-    RUN(test_anon_fd_across);
-    RUN(test_no_leaks);
-    RUN(test_anon_nopen);
-    RUN(test_anon_exclusive);
-    RUN(test_anon_exactly_once_small);
-    RUN(test_anon_exactly_once);
+    TU_RUN(test_allocate_local);
+    TU_RUN(test_rights_over_channel);
+    TU_RUN(test_third_process);
+    TU_RUN(test_other_uid);
+    TU_RUN(test_mixed_kinds);
+    TU_RUN(test_garbage_dropped);
+    TU_RUN(test_anon_fd_across);
+    TU_RUN(test_no_leaks);
+    TU_RUN(test_anon_nopen);
+    TU_RUN(test_anon_exclusive);
+    TU_RUN(test_anon_exactly_once_small);
+    TU_RUN(test_anon_exactly_once);
     return tu_failures > 0;
 }

@@ -2149,49 +2149,36 @@ static void test_fork_child_port(void)
     CHECK(lstat(path, &st) < 0 && errno == ENOENT);
 }
 
-/* IPCX_TEST_ONLY=substring runs only the subtests whose name has it. */
-static int selected(const char *name)
-{
-    const char *only = getenv("IPCX_TEST_ONLY");
-    return only == NULL || strstr(name, only) != NULL;
-}
-#define RUN(fn)                                                                \
-    do {                                                                       \
-        if (selected(#fn)) {                                                   \
-            TU_RUN(fn);                                                        \
-        }                                                                      \
-    } while (0)
-
 int main(void)
 {
     top_ns = tu_private_ns();
     setvbuf(stdout, NULL, _IOLBF, 0);
-    RUN(test_bad_names);
-    RUN(test_bad_attrs);
-    RUN(test_default_attrs);
-    RUN(test_bad_args);
-    RUN(test_port_files_and_list);
-    RUN(test_listen_exists);
-    RUN(test_connect_missing);
-    RUN(test_accept_connect_timeouts);
-    RUN(test_creds_and_check);
-    RUN(test_other_uid);
-    RUN(test_third_process);
-    RUN(test_timeouts);
-    RUN(test_msgsize);
-    RUN(test_capacity);
-    RUN(test_exactly_once_fifo);
-    RUN(test_exactly_once_threads);
-    RUN(test_big_messages);
-    RUN(test_fastpath);
-    RUN(test_no_leaks);
-    RUN(test_close_removes_only_own);
-    RUN(test_region_shared);
-    RUN(test_region_fifo);
-    RUN(test_region_sealed);
-    RUN(test_region_wait_and_gone);
-    RUN(test_region_unreachable);
-    RUN(test_fork_server_dies);
-    RUN(test_fork_child_port);
+    TU_RUN(test_bad_names);
+    TU_RUN(test_bad_attrs);
+    TU_RUN(test_default_attrs);
+    TU_RUN(test_bad_args);
+    TU_RUN(test_port_files_and_list);
+    TU_RUN(test_listen_exists);
+    TU_RUN(test_connect_missing);
+    TU_RUN(test_accept_connect_timeouts);
+    TU_RUN(test_creds_and_check);
+    TU_RUN(test_other_uid);
+    TU_RUN(test_third_process);
+    TU_RUN(test_timeouts);
+    TU_RUN(test_msgsize);
+    TU_RUN(test_capacity);
+    TU_RUN(test_exactly_once_fifo);
+    TU_RUN(test_exactly_once_threads);
+    TU_RUN(test_big_messages);
+    TU_RUN(test_fastpath);
+    TU_RUN(test_no_leaks);
+    TU_RUN(test_close_removes_only_own);
+    TU_RUN(test_region_shared);
+    TU_RUN(test_region_fifo);
+    TU_RUN(test_region_sealed);
+    TU_RUN(test_region_wait_and_gone);
+    TU_RUN(test_region_unreachable);
+    TU_RUN(test_fork_server_dies);
+    TU_RUN(test_fork_child_port);
     return tu_failures > 0;
 }

@@ -974,35 +974,22 @@ static void test_client_in_pid_namespace(void)
     CHECK(rc == 11);
 }
 
-/* IPCX_TEST_ONLY=substring runs only the subtests whose name has it. */
-static int selected(const char *name)
-{
-    const char *only = getenv("IPCX_TEST_ONLY");
-    return only == NULL || strstr(name, only) != NULL;
-}
-#define RUN(fn)                                                                \
-    do {                                                                       \
-        if (selected(#fn)) {                                                   \
-            TU_RUN(fn);                                                        \
-        }                                                                      \
-    } while (0)
-
 int main(void)
 {
     top_ns = tu_private_ns();
     setvbuf(stdout, NULL, _IOLBF, 0);
     sh = tu_shared_map(sizeof *sh);
-    RUN(test_blocked_recv);
-    RUN(test_blocked_send);
-    RUN(test_blocked_call);
-    RUN(test_many_threads_blocked);
-    RUN(test_drain_before_epipe);
-    RUN(test_killed_mid_write);
-    RUN(test_server_with_clients_killed);
-    RUN(test_fd_readable_on_death);
-    RUN(test_stale_port);
-    RUN(test_port_gone_while_connecting);
-    RUN(test_server_forked_then_killed);
-    RUN(test_client_in_pid_namespace);
+    TU_RUN(test_blocked_recv);
+    TU_RUN(test_blocked_send);
+    TU_RUN(test_blocked_call);
+    TU_RUN(test_many_threads_blocked);
+    TU_RUN(test_drain_before_epipe);
+    TU_RUN(test_killed_mid_write);
+    TU_RUN(test_server_with_clients_killed);
+    TU_RUN(test_fd_readable_on_death);
+    TU_RUN(test_stale_port);
+    TU_RUN(test_port_gone_while_connecting);
+    TU_RUN(test_server_forked_then_killed);
+    TU_RUN(test_client_in_pid_namespace);
     return tu_failures > 0;
 }

@@ -1402,38 +1402,23 @@ static void test_lost_wakeup_anon_nospin(void)
     lw_run(__func__, 1, 1);
 }
 
-/* IPCX_TEST_ONLY=substring runs only the subtests whose name has it. */
-static int selected(const char *name)
-{
-    const char *only = getenv("IPCX_TEST_ONLY");
-    return only == NULL || strstr(name, only) != NULL;
-}
-#define RUN(fn)                                                                \
-    do {                                                                       \
-        if (selected(#fn)) {                                                   \
-            long long t0_ = tu_now_ns();                                       \
-            TU_RUN(fn);                                                        \
-            printf("-- %s: %lld ms\n", #fn, (tu_now_ns() - t0_) / 1000000);    \
-        }                                                                      \
-    } while (0)
-
 int main(void)
 {
     top_ns = tu_private_ns();
     setvbuf(stdout, NULL, _IOLBF, 0);
-    RUN(test_fd_epoll);
-    RUN(test_fd_queued_before);
-    RUN(test_epoll_many_senders);
-    RUN(test_two_receivers_one_fd);
-    RUN(test_destroy_wakes_all);
-    RUN(test_poll_mix);
-    RUN(test_poll_sleeps);
-    RUN(test_poll_hup_killed_timeout0);
-    RUN(test_poll_hup_drain);
-    RUN(test_poll_bad_input);
-    RUN(test_lost_wakeup_named);
-    RUN(test_lost_wakeup_named_nospin);
-    RUN(test_lost_wakeup_anon);
-    RUN(test_lost_wakeup_anon_nospin);
+    TU_RUN(test_fd_epoll);
+    TU_RUN(test_fd_queued_before);
+    TU_RUN(test_epoll_many_senders);
+    TU_RUN(test_two_receivers_one_fd);
+    TU_RUN(test_destroy_wakes_all);
+    TU_RUN(test_poll_mix);
+    TU_RUN(test_poll_sleeps);
+    TU_RUN(test_poll_hup_killed_timeout0);
+    TU_RUN(test_poll_hup_drain);
+    TU_RUN(test_poll_bad_input);
+    TU_RUN(test_lost_wakeup_named);
+    TU_RUN(test_lost_wakeup_named_nospin);
+    TU_RUN(test_lost_wakeup_anon);
+    TU_RUN(test_lost_wakeup_anon_nospin);
     return tu_failures > 0;
 }

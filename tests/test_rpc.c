@@ -979,32 +979,19 @@ static void test_event_order_with_callers(void)
     ipcx_channel_close(ch);
 }
 
-/* IPCX_TEST_ONLY=substring runs only the subtests whose name has it. */
-static int selected(const char *name)
-{
-    const char *only = getenv("IPCX_TEST_ONLY");
-    return only == NULL || strstr(name, only) != NULL;
-}
-#define RUN(fn)                                                                \
-    do {                                                                       \
-        if (selected(#fn)) {                                                   \
-            TU_RUN(fn);                                                        \
-        }                                                                      \
-    } while (0)
-
 int main(void)
 {
     top_ns = tu_private_ns();
     setvbuf(stdout, NULL, _IOLBF, 0);
-    RUN(test_call_basic);
-    RUN(test_call_threads);
-    RUN(test_callbacks_during_call);
-    RUN(test_late_reply);
-    RUN(test_odd_replies);
-    RUN(test_bidirectional_calls);
-    RUN(test_epoll_server);
-    RUN(test_fd_readiness);
-    RUN(test_fd_with_calls);
-    RUN(test_event_order_with_callers);
+    TU_RUN(test_call_basic);
+    TU_RUN(test_call_threads);
+    TU_RUN(test_callbacks_during_call);
+    TU_RUN(test_late_reply);
+    TU_RUN(test_odd_replies);
+    TU_RUN(test_bidirectional_calls);
+    TU_RUN(test_epoll_server);
+    TU_RUN(test_fd_readiness);
+    TU_RUN(test_fd_with_calls);
+    TU_RUN(test_event_order_with_callers);
     return tu_failures > 0;
 }

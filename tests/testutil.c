@@ -129,11 +129,19 @@ static int call_void(void *arg)
 
 void tu_run(const char *name, void (*fn)(void))
 {
+    const char *only = getenv("IPCX_TEST_ONLY");
+    if (only != NULL && strstr(name, only) == NULL) {
+        return;
+    }
+    long long t0 = tu_now_ns();
+    fflush(stdout); /* the child must not print our buffer again */
     int rc = tu_wait(tu_spawn(call_void, &fn));
     if (rc != 0) {
         fprintf(stderr, "FAILED: %s (exit %d)\n", name, rc);
         tu_failures++;
     }
+    printf("-- %s: %lld ms\n", name, (tu_now_ns() - t0) / 1000000);
+    fflush(stdout);
 }
 
 ipcx_mailbox *tu_open(const char *name)

@@ -76,7 +76,8 @@ extern int tu_failures;
 /*
  * Run subtest FN in its own process (tu_spawn), so one failure hides no
  * other; a non-zero exit is reported as "FAILED: NAME" and counted in
- * tu_failures.
+ * tu_failures, and the time it took as "-- NAME: N ms".  With
+ * IPCX_TEST_ONLY=substring set, only subtests whose name has it run.
  */
 void tu_run(const char *name, void (*fn)(void));
 #define TU_RUN(fn) tu_run(#fn, fn)
