@@ -117,6 +117,42 @@ static void test_dead_reader(void)
     ipcx_mailbox_close(mb);
 }
 
+/* Victim: take the oldest message as a receive does (which announces the
+ * room it opens), and die before copying it. */
+static int die_receiving(void *arg)
+{
+    ipcx_mailbox *mb = tu_open(arg);
+    struct ipcx__qref ref;
+    struct ipcx__deadline d;
+    CHECK_RC(ipcx__deadline_init(&d, 0), 0);
+    CHECK_RC(ipcx__mbx_take(mb, &ref, 64, &d), 0);
+    die();
+    return 1;
+}
+
+static int blocked_sender(void *arg)
+{
+    ipcx_mailbox *mb = tu_open(arg);
+    return ipcx_mailbox_send(mb, "second", 7, IPCX_FOREVER) == 0 ? 0 : 1;
+}
+
+/* A sender asleep on a full mailbox is woken by the receive that opens a
+ * place, even if that receiver dies before copying: a sender waiting for
+ * room has no liveness slices, so nobody else would wake it. */
+static void test_dead_receiver_wakes_sender(void)
+{
+    create("dw", 1);
+    ipcx_mailbox *mb = tu_open("dw");
+    send_str(mb, "first", 0);
+    pid_t sender = tu_spawn(blocked_sender, "dw");
+    ipcx_mailbox_info st;
+    TU_WAIT_STAT(mb, st, st.send_waiting == 1);
+    expect_victim_killed(tu_spawn(die_receiving, "dw"));
+    CHECK(tu_wait_bounded(sender, 10) == 0);
+    recv_str(mb, "second", 0);
+    ipcx_mailbox_close(mb);
+}
+
 struct shared {
     _Atomic pid_t receipt; /* what the sender's receipt named */
     _Atomic pid_t received_by;
@@ -199,6 +235,7 @@ int main(void)
     test_dead_writer(BOUND);
     test_dead_writer(0);
     test_dead_reader();
+    test_dead_receiver_wakes_sender();
     test_dead_rendezvous_receiver();
     test_dead_receipt_sender();
     return 0;

@@ -18,10 +18,6 @@
  * to wake and take the message (the seeds' "a receiver is waiting"). */
 #define RENDEZVOUS_NOWAIT_GRACE_NS 1000000
 
-/* A receive of at least this many bytes wakes blocked senders before its
- * copy rather than after it. */
-#define EARLY_PASS_BYTES 16384
-
 struct op {
     struct ipcx_mailbox *mb;
     struct ipcx__qref ref;
@@ -333,20 +329,21 @@ int ipcx__mbx_take(struct ipcx_mailbox *mb, struct ipcx__qref *ref, size_t cap,
         return ipcx__mbx_explain(mb, rc);
     }
     *ref = op.ref;
+    /* Head has moved on: a place opened for blocked senders.  Tell them
+     * before the message is used, so that a receiver killed while copying
+     * cannot leave them asleep with room in the queue (a sender waiting
+     * for room sleeps without liveness slices: nobody holds what it waits
+     * for). */
+    ipcx__event_notify(&h->ev_space, INT32_MAX);
     return 0;
 }
 
-void ipcx__mbx_passed(struct ipcx_mailbox *mb)
-{
-    ipcx__event_notify(&mb->hdr->ev_space, INT32_MAX);
-}
-
 void ipcx__mbx_finish(struct ipcx_mailbox *mb, struct ipcx__qref *ref,
-                      int passed)
+                      int always)
 {
-    if (ipcx__q_finish(&mb->q, ref, mb->holder, mb->pid) != 0 || !passed) {
-        /* A sender waits for its receipt, or a segment came free, or the
-         * head's move was not announced yet. */
+    if (ipcx__q_finish(&mb->q, ref, mb->holder, mb->pid) != 0 || always) {
+        /* A sender waits for its receipt, or a segment came free (or the
+         * caller knows a sender may wait for this very slot). */
         ipcx__event_notify(&mb->hdr->ev_space, INT32_MAX);
     }
     atomic_fetch_add_explicit(&mb->me->received, 1, memory_order_relaxed);
@@ -374,13 +371,6 @@ long ipcx_mailbox_recv_ex(ipcx_mailbox *mb, void *buf, size_t cap,
     }
     struct ipcx__qslot *s = ref.slot;
     uint32_t len = ref.len; /* validated against max and cap */
-    /* Head has moved on, so a place may be open for a blocked sender.  A
-     * long copy tells it now, so that it fills the next slot meanwhile; a
-     * short one tells it with the finish, one fence instead of two. */
-    int early = len >= EARLY_PASS_BYTES;
-    if (early) {
-        ipcx__mbx_passed(mb);
-    }
     if (len > 0) {
         memcpy(buf, ipcx__q_payload(&ref), len);
     }
@@ -389,7 +379,7 @@ long ipcx_mailbox_recv_ex(ipcx_mailbox *mb, void *buf, size_t cap,
         info->pid = atomic_load_explicit(&s->pid, memory_order_relaxed);
         info->uid = atomic_load_explicit(&s->uid, memory_order_relaxed);
     }
-    ipcx__mbx_finish(mb, &ref, early);
+    ipcx__mbx_finish(mb, &ref, 0);
     return (long)len;
 }
 

@@ -184,7 +184,6 @@ long ipcx_mailbox_recv_loan(ipcx_mailbox *mb, ipcx_loan *loan,
     if (rc < 0) {
         return rc;
     }
-    ipcx__mbx_passed(mb); /* the slot may stay lent a long time */
     lend(mb, loan, LOAN_RECV, &ref);
     loan->size = ref.len; /* validated by the take: at most max_msg */
     loan->pid = atomic_load_explicit(&ref.slot->pid, memory_order_relaxed);
@@ -199,10 +198,10 @@ int ipcx_mailbox_return_loan(ipcx_mailbox *mb, ipcx_loan *loan)
     if (rc < 0 || (rc = redeem(mb, loan, LOAN_RECV, &ref)) < 0) {
         return rc;
     }
-    /* Not ipcx__mbx_finish()'s "passed" shortcut: a sender may wait for
-     * this very slot, the ring having come round to it while it was lent
-     * (the queue says so only when a whole segment frees). */
-    ipcx__mbx_finish(mb, &ref, 0);
+    /* Wake senders always: one may wait for this very slot, the ring
+     * having come round to it while it was lent (the queue says so only
+     * when a whole segment frees). */
+    ipcx__mbx_finish(mb, &ref, 1);
     spend(loan);
     return 0;
 }

@@ -60,16 +60,14 @@ void ipcx__mbx_publish(struct ipcx_mailbox *mb, struct ipcx__qref *ref,
 int ipcx__mbx_recv_check(struct ipcx_mailbox *mb, struct ipcx__deadline *d,
                          int64_t timeout_ns);
 /* Wait for the next message of at most CAP bytes and claim it (an error
- * carries its ipcx_last_error() detail).  The caller then announces the
- * head's move: ipcx__mbx_passed() now, or ipcx__mbx_finish() later. */
+ * carries its ipcx_last_error() detail), and wake senders waiting for the
+ * room it opened. */
 int ipcx__mbx_take(struct ipcx_mailbox *mb, struct ipcx__qref *ref, size_t cap,
                    struct ipcx__deadline *d);
-/* After a take: head has moved on, wake senders waiting for room. */
-void ipcx__mbx_passed(struct ipcx_mailbox *mb);
-/* Done with a taken message: finish its slot, wake whom it concerns
- * (PASSED: ipcx__mbx_passed() was called for it already). */
+/* Done with a taken message: finish its slot and wake the senders if one
+ * waits for its receipt or a segment came free, or ALWAYS. */
 void ipcx__mbx_finish(struct ipcx_mailbox *mb, struct ipcx__qref *ref,
-                      int passed);
+                      int always);
 /* The detail for a send's or receive's error RC; returns RC. */
 int ipcx__mbx_explain(struct ipcx_mailbox *mb, int rc);
 
