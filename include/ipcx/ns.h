@@ -67,8 +67,8 @@ IPCX_API int ipcx_ns_path(char *buf, size_t len);
  * attaching to the same name at that moment: ipcx_gc() takes the object's
  * liveness lock itself (so nobody can claim it meanwhile), checks that
  * the name still is the file it judged, and only then removes it.  A
- * listener or temporary-region creator that comes in those microseconds
- * may see -EEXIST (ports, inboxes) or wait briefly (regions).
+ * listener, inbox opener or temporary-region creator that comes in those
+ * microseconds waits for the collector (at most a second).
  *
  * The library also cleans up lazily, without ipcx_gc(): listening on a
  * port whose server died, opening an inbox under a dead process's pid, and

@@ -135,7 +135,8 @@ IPCX_API int ipcx_region_detach(ipcx_region *r);
  * memory is freed with the last one.  The name is free again at once.
  * Allowed to the file's owner and to whoever may open it for writing,
  * provided the namespace directory lets them remove files.
- * Errors: -EINVAL, -ENOENT, -EACCES, -EPERM.
+ * Errors: -EINVAL, -ENOENT, -EACCES, -EPERM, -EPROTO (a directory at the
+ * name: remove it by hand).
  */
 IPCX_API int ipcx_region_destroy(const char *name);
 
