@@ -827,6 +827,85 @@ static void test_other_uid(void)
     CHECK(chmod(top_ns, 0700) == 0);
 }
 
+/* Mixed kinds received by several threads at once: each thread's look at
+ * the next packet and its take are one step, so no thread takes (and
+ * drops) a packet of the other kind. */
+#define MT_EACH (3000 / SCALE)
+static ipcx_channel *mt_ch;
+static atomic_int mt_regions, mt_mailboxes, mt_errors, mt_done;
+
+static int mt_sender(void *arg)
+{
+    (void)arg;
+    ipcx_channel *ch = tc_connect("mt");
+    ipcx_region *r;
+    ipcx_mailbox *mb;
+    CHECK_RC(ipcx_region_create_anon(4096, &r), 0);
+    mb = alloc_mb(4, 64, IPCX_POLICY_ANY);
+    for (int i = 0; i < MT_EACH; i++) {
+        CHECK_RC(ipcx_channel_send_region(ch, r, BOUND), 0);
+        CHECK_RC(ipcx_channel_send_mailbox(ch, mb, IPCX_RIGHT_SEND, BOUND), 0);
+    }
+    tc_recv_str(ch, "done", BOUND);
+    return 0;
+}
+
+static void *mt_recv(void *arg)
+{
+    int want_region = arg != NULL;
+    while (!atomic_load(&mt_done)) {
+        int rc;
+        if (want_region) {
+            ipcx_region *r;
+            if ((rc = ipcx_channel_recv_region(mt_ch, 0, &r, 0)) == 0) {
+                atomic_fetch_add(&mt_regions, 1);
+                ipcx_region_detach(r);
+            }
+        } else {
+            ipcx_mailbox *m;
+            if ((rc = ipcx_channel_recv_mailbox(mt_ch, &m, 0)) == 0) {
+                atomic_fetch_add(&mt_mailboxes, 1);
+                ipcx_mailbox_close(m);
+            }
+        }
+        if (rc != 0 && rc != -EAGAIN && rc != -ENOMSG) {
+            fprintf(stderr, "mixed kinds: %s (%s)\n", ipcx_strerror(rc),
+                    ipcx_last_error());
+            atomic_fetch_add(&mt_errors, 1);
+        }
+    }
+    return NULL;
+}
+
+static void test_mixed_kinds_threads(void)
+{
+    sub_ns(__func__);
+    ipcx_port *p = tc_listen("mt", 8, 64, 0);
+    pid_t c = tc_spawn(mt_sender, NULL);
+    mt_ch = tc_accept(p);
+    pthread_t t[3];
+    CHECK(pthread_create(&t[0], NULL, mt_recv, "region") == 0);
+    CHECK(pthread_create(&t[1], NULL, mt_recv, "region") == 0);
+    CHECK(pthread_create(&t[2], NULL, mt_recv, NULL) == 0);
+    for (int i = 0;
+         i < 2000 &&
+         atomic_load(&mt_regions) + atomic_load(&mt_mailboxes) < 2 * MT_EACH;
+         i++) {
+        tu_pause_ms(10);
+    }
+    atomic_store(&mt_done, 1);
+    for (int i = 0; i < 3; i++) {
+        pthread_join(t[i], NULL);
+    }
+    chan_str(mt_ch, "done");
+    CHECK(tu_wait(c) == 0);
+    CHECK(atomic_load(&mt_errors) == 0);
+    CHECK(atomic_load(&mt_regions) == MT_EACH);
+    CHECK(atomic_load(&mt_mailboxes) == MT_EACH);
+    ipcx_channel_close(mt_ch);
+    ipcx_port_close(p);
+}
+
 /* ==== 8. regions and mailboxes in one FIFO ============================== */
 
 static int mix_client(void *arg)
@@ -1512,6 +1591,7 @@ int main(void)
     TU_RUN(test_third_process);
     TU_RUN(test_other_uid);
     TU_RUN(test_mixed_kinds);
+    TU_RUN(test_mixed_kinds_threads);
     TU_RUN(test_garbage_dropped);
     TU_RUN(test_anon_fd_across);
     TU_RUN(test_no_leaks);

@@ -175,6 +175,7 @@ int ipcx__chan_attach(unsigned char *base, size_t map_size, int end, int sock,
     queue_view(&ch->out, base, &h, end, ch);
     queue_view(&ch->in, base, &h, end ^ 1, ch);
     pthread_mutex_init(&ch->wait_mu, NULL);
+    pthread_mutex_init(&ch->fd_mu, NULL);
     ipcx__rpc_init(ch);
     ipcx__notify_track_channel(ch);
     *out = ch;
@@ -713,6 +714,7 @@ int ipcx_channel_close(ipcx_channel *ch)
     ipcx__close(ch->bell[1]);
     munmap(ch->base, ch->map_size);
     pthread_mutex_destroy(&ch->wait_mu);
+    pthread_mutex_destroy(&ch->fd_mu);
     ipcx__rpc_fini(ch);
     ipcx__handle_retire(ch);
     return 0;

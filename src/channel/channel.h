@@ -119,6 +119,8 @@ struct ipcx_channel {
     /* Sleeping: one thread per process sleeps in poll() (the leader); the
      * others wait on `gen`, which the leader bumps when it wakes. */
     pthread_mutex_t wait_mu;
+    /* Descriptor packets (fdpass.c): a look and its take, atomically. */
+    pthread_mutex_t fd_mu;
     int leader;
     int followers; /* threads waiting on gen */
     _Atomic uint32_t gen;

@@ -158,26 +158,32 @@ static int recv_packet(ipcx_channel *ch, struct chan_fdmsg *m, int fds[FD_MAX])
 static int recv_fds(ipcx_channel *ch, uint32_t kind, struct chan_fdmsg *m,
                     int fds[FD_MAX], struct ipcx__deadline *d)
 {
-    int rc;
-    while ((rc = peek_packet(ch, m)) == -EAGAIN || rc == -EINTR) {
+    for (;;) {
+        /* The look and the take are one step for our threads: another
+         * thread taking the packet we looked at would hand us the next
+         * one, maybe of the other kind, which we would then drop. */
+        pthread_mutex_lock(&ch->fd_mu);
+        int rc = peek_packet(ch, m);
+        if (rc == 0 && m->magic == CHAN_FD_MAGIC && m->kind != kind &&
+            (m->kind == CHAN_FD_REGION || m->kind == CHAN_FD_MAILBOX)) {
+            rc = -ENOMSG; /* the other kind: it stays queued */
+        } else if (rc == 0 || rc == -EPROTO) {
+            rc = recv_packet(ch, m, fds);
+            if (rc == 0 && m->kind != kind) {
+                for (int i = 0; i < FD_MAX; i++) {
+                    ipcx__close(fds[i]);
+                }
+                rc = -EPROTO;
+            }
+        }
+        pthread_mutex_unlock(&ch->fd_mu);
+        if (rc != -EAGAIN && rc != -EINTR) {
+            return rc;
+        }
         if ((rc = wait_sock(ch, POLLIN, d)) < 0) {
             return rc;
         }
     }
-    if (rc == 0 && m->magic == CHAN_FD_MAGIC && m->kind != kind &&
-        (m->kind == CHAN_FD_REGION || m->kind == CHAN_FD_MAILBOX)) {
-        return -ENOMSG;
-    }
-    if (rc == 0 || rc == -EPROTO) {
-        rc = recv_packet(ch, m, fds);
-    }
-    if (rc == 0 && m->kind != kind) {
-        for (int i = 0; i < FD_MAX; i++) {
-            ipcx__close(fds[i]);
-        }
-        rc = -EPROTO;
-    }
-    return rc;
 }
 
 /* The checks every call here starts with: 0 or -EINVAL with the detail. */
