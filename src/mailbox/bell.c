@@ -180,13 +180,8 @@ unsigned ipcx__mbx_ready(struct ipcx_mailbox *mb)
     return gone ? IPCX_POLLIN | IPCX_POLLHUP : 0;
 }
 
-int ipcx_mailbox_fd(ipcx_mailbox *mb)
+int ipcx__mbx_bell(struct ipcx_mailbox *mb)
 {
-    ipcx__err_clear();
-    int bad = ipcx__handle_check(mb, IPCX__H_MAILBOX, "mailbox");
-    if (bad < 0) {
-        return bad;
-    }
     if (!(mb->rights & IPCX_RIGHT_RECV)) {
         return ipcx__err(-EPERM, "the handle has no receive right");
     }
@@ -202,6 +197,20 @@ int ipcx_mailbox_fd(ipcx_mailbox *mb)
         return ipcx__err(fd, "cannot open the mailbox's bell: %s",
                          fd == -EIDRM ? "the mailbox was destroyed"
                                       : ipcx_strerror(fd));
+    }
+    return fd;
+}
+
+int ipcx_mailbox_fd(ipcx_mailbox *mb)
+{
+    ipcx__err_clear();
+    int bad = ipcx__handle_check(mb, IPCX__H_MAILBOX, "mailbox");
+    if (bad < 0) {
+        return bad;
+    }
+    int fd = ipcx__mbx_bell(mb);
+    if (fd < 0) {
+        return fd;
     }
     /* bell_fd() has the fd now, so ipcx__mbx_arm() will not take bell_mu
      * again. */

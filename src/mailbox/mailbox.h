@@ -84,6 +84,10 @@ void ipcx__mbx_ring_all(struct ipcx_mailbox *mb);
 /* Drain the bell and arm it: after this, a message published later rings
  * it.  The caller re-checks the queue afterwards. */
 void ipcx__mbx_arm(struct ipcx_mailbox *mb);
+/* The bell's descriptor, made on first use, without the descriptor mode
+ * of ipcx_mailbox_fd() (ipcx_poll() arms the bell itself before each
+ * sleep, so its receives need not re-arm it).  fd or -errno (detail). */
+int ipcx__mbx_bell(struct ipcx_mailbox *mb);
 /* Remove the FIFO of named mailbox FNAME from namespace DFD (destroy). */
 void ipcx__mbx_bell_unlink(int dfd, const char *fname);
 /* Readiness for ipcx_poll(): IPCX_POLLIN / IPCX_POLLHUP bits, or 0. */

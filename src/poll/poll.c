@@ -100,7 +100,10 @@ static int gather_fds(ipcx_pollitem *items, size_t n, struct pollfd *p)
 {
     for (size_t i = 0; i < n; i++) {
         void *h = items[i].handle;
-        int fd = items[i].kind == IPCX_POLL_MAILBOX   ? ipcx_mailbox_fd(h)
+        /* A mailbox's bell without ipcx_mailbox_fd()'s descriptor mode:
+         * that mode makes every later empty receive re-arm the bell (two
+         * system calls per message), and arm() below does it for us. */
+        int fd = items[i].kind == IPCX_POLL_MAILBOX   ? ipcx__mbx_bell(h)
                  : items[i].kind == IPCX_POLL_CHANNEL ? ipcx_channel_fd(h)
                                                       : ipcx_notify_fd(h);
         if (fd < 0) {
