@@ -264,8 +264,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     a.silent = flags & 1;
     a.hang_up = flags & 2;
     a.hello_len = (HELLO + fz_u8(&in)) % (sizeof a.hello + 1);
-    struct chan_hello h = {CHAN_MAGIC, CHAN_VERSION,      0,
-                           g.map_size, (int32_t)getpid(), 0};
+    struct chan_hello h = {CHAN_MAGIC, CHAN_VERSION, 0, g.map_size, {0, 0}};
     if (flags & 4) {
         h.map_size = (uint64_t)file_size;
     }

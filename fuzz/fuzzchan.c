@@ -111,9 +111,9 @@ int fz_chan_pair(uint32_t capacity, uint32_t max_msg, ipcx_channel **srv,
     int bell1[2] = {fcntl(bell0[0], F_DUPFD_CLOEXEC, 0),
                     fcntl(bell0[1], F_DUPFD_CLOEXEC, 0)};
     FUZZ_CHECK(bell1[0] >= 0 && bell1[1] >= 0);
-    FUZZ_CHECK(
-        ipcx__chan_attach(base[0], g.map_size, 0, sv[0], bell0, 0, srv) == 0);
-    FUZZ_CHECK(
-        ipcx__chan_attach(base[1], g.map_size, 1, sv[1], bell1, 0, cli) == 0);
+    FUZZ_CHECK(ipcx__chan_attach(base[0], g.map_size, 0, sv[0], bell0, srv) ==
+               0);
+    FUZZ_CHECK(ipcx__chan_attach(base[1], g.map_size, 1, sv[1], bell1, cli) ==
+               0);
     return 0;
 }

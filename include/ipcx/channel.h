@@ -100,7 +100,7 @@ IPCX_API int ipcx_port_listen(const char *name, const ipcx_port_attr *attr,
  * Stop listening: removes NAME from the namespace (if it is still this
  * port's) and frees the handle.  Channels already accepted keep working.
  * Clients still waiting to be accepted see -ECONNRESET.  NULL is a no-op.
- * Always returns 0.
+ * Returns 0, or -EBADF for a closed handle or one of another kind.
  */
 IPCX_API int ipcx_port_close(ipcx_port *port);
 
@@ -154,7 +154,8 @@ IPCX_API int ipcx_connect(const char *name, int64_t timeout_ns,
 /*
  * Close the channel.  Messages the peer had not received yet stay readable
  * to it; then its calls answer -EPIPE.  Outstanding ipcx_call()s of other
- * threads must have returned.  NULL is a no-op.  Always returns 0.
+ * threads must have returned.  NULL is a no-op.  Returns 0, or -EBADF for a
+ * closed handle or one of another kind.
  */
 IPCX_API int ipcx_channel_close(ipcx_channel *ch);
 

@@ -62,7 +62,7 @@ IPCX_API int ipcx_inbox_open(uint32_t mode, ipcx_inbox **out);
 /*
  * Close the inbox: removes PID.inbox, drops every link.  Messages not yet
  * received are discarded; senders blocked on us get -ESRCH.  NULL is a
- * no-op.  Always returns 0.
+ * no-op.  Returns 0, or -EBADF for a closed handle or one of another kind.
  */
 IPCX_API int ipcx_inbox_close(ipcx_inbox *ib);
 

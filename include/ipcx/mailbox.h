@@ -107,7 +107,8 @@ IPCX_API int ipcx_mailbox_open(const char *name, int flags, ipcx_mailbox **out);
 
 /*
  * Close the handle: releases its pair place and receive right and unmaps the
- * mailbox.  Messages stay queued.  NULL is a no-op.  Always returns 0.
+ * mailbox.  Messages stay queued.  NULL is a no-op.  Returns 0, or -EBADF for a
+ * closed handle or one of another kind.
  */
 IPCX_API int ipcx_mailbox_close(ipcx_mailbox *mb);
 

@@ -82,7 +82,8 @@ typedef struct ipcx_event {
 IPCX_API int ipcx_notify_open(ipcx_notify **out);
 
 /* Close it: watches end, pending events are dropped, its descriptors are
- * closed.  NULL is a no-op.  Always returns 0. */
+ * closed.  NULL is a no-op.  Returns 0, or -EBADF for a closed handle or
+ * one of another kind. */
 IPCX_API int ipcx_notify_close(ipcx_notify *n);
 
 /*

@@ -6,9 +6,12 @@
  * says which.  Each item is "ready" when a receive on it would not block:
  * a message (or event) is waiting, or the receive would fail at once
  * (IPCX_POLLHUP: the mailbox was destroyed and drained, or the channel's
- * peer is gone).  Readiness found in shared memory costs no system call;
- * only a caller that must sleep enters the kernel (ppoll on the items'
- * descriptors: see ipcx_mailbox_fd(), ipcx_channel_fd(), ipcx_notify_fd()).
+ * peer is gone).  Readiness of mailboxes and channels found in shared
+ * memory costs no system call (a notify item's is an epoll_wait); only a
+ * caller that must sleep enters the kernel (ppoll on the items'
+ * descriptors).  A polled mailbox stays as it was; a polled channel is
+ * switched to descriptor mode for good, as ipcx_channel_fd() does (from
+ * then on every message its peer sends writes its bell).
  *
  * Readiness is a snapshot: another receiver of the same mailbox may take
  * the message first, so receive with timeout 0 and expect -EAGAIN now and
@@ -69,9 +72,10 @@ static inline ipcx_pollitem ipcx_poll_notify(ipcx_notify *n)
  * Wait until an item of ITEMS (N of them, 1..IPCX_POLL_MAX) is ready or the
  * timeout passes.  Sets every item's revents and returns how many are
  * ready (> 0).  Errors: -EAGAIN (timeout 0, none ready), -ETIMEDOUT,
- * -EINVAL (NULL or unknown item, bad N, negative timeout), -EPERM (a
- * mailbox handle without the receive right), -EACCES / -EMFILE (a
- * mailbox's descriptor could not be made: see ipcx_mailbox_fd()).
+ * -EINVAL (NULL or unknown item, bad N, negative timeout), -EBADF (a closed
+ * handle, or one of another kind), -EPERM (a mailbox handle without the
+ * receive right), -EACCES / -EMFILE / -EPROTO / -EIDRM (a descriptor could
+ * not be made: see ipcx_mailbox_fd(), ipcx_channel_fd()).
  */
 IPCX_API int ipcx_poll(ipcx_pollitem *items, size_t n, int64_t timeout_ns);
 

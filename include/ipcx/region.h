@@ -188,7 +188,7 @@ IPCX_API int ipcx_region_is_sealed(const ipcx_region *r);
 /*
  * R's fd, to pass to a peer (SCM_RIGHTS).  Borrowed: R still owns it and
  * closes it on detach, so do not close it; dup() it to keep a copy.
- * Returns the fd, or -EINVAL if R is NULL.
+ * Returns the fd, -EINVAL if R is NULL, or -EBADF for a closed handle.
  */
 IPCX_API int ipcx_region_fd(const ipcx_region *r);
 

@@ -137,7 +137,7 @@ static int watch_pid(pid_t pid, int sock)
 }
 
 int ipcx__chan_attach(unsigned char *base, size_t map_size, int end, int sock,
-                      const int bell[2], pid_t peer_pid, ipcx_channel **out)
+                      const int bell[2], ipcx_channel **out)
 {
     struct ucred cred;
     socklen_t clen = sizeof cred;
@@ -162,7 +162,6 @@ int ipcx__chan_attach(unsigned char *base, size_t map_size, int end, int sock,
     /* SO_PEERCRED's pid, which the kernel translated into our pid
      * namespace (0 if the peer is outside it): never a number the peer
      * sent. */
-    (void)peer_pid;
     ch->pidfd = watch_pid(cred.pid, sock);
     ch->bell[0] = bell[0];
     ch->bell[1] = bell[1];

@@ -76,9 +76,8 @@ struct chan_hello {
     uint32_t version;
     int32_t status;
     uint64_t map_size;
-    int32_t pid; /* the accepting process, watched for death (a lie only
-                    blinds the liar's own peer to the liar's death) */
-    uint32_t reserved;
+    uint32_t reserved[2]; /* 0: the peer's identity is SO_PEERCRED's, never
+                             a number the peer sends */
 };
 
 /* One ipcx_call() waiting for its reply (rpc.c). */
@@ -144,7 +143,7 @@ int ipcx__chan_check(const struct chan_header *copy, uint64_t file_size);
 /* Build a handle over the mapped, checked channel memory BASE; takes
  * ownership of the mapping and the fds only on success. */
 int ipcx__chan_attach(unsigned char *base, size_t map_size, int end, int sock,
-                      const int bell[2], pid_t peer_pid, ipcx_channel **out);
+                      const int bell[2], ipcx_channel **out);
 void ipcx__chan_notify(ipcx_channel *ch, int end);
 /* Queue one frame; the deadline is the caller's. */
 int ipcx__chan_send_frame(ipcx_channel *ch, uint32_t kind, uint64_t token,

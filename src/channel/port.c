@@ -235,8 +235,7 @@ static int wait_fd(int fd, short events, struct ipcx__deadline *d)
 static int send_hello(int s, int32_t status, uint64_t map_size, const int *fds,
                       int nfds)
 {
-    struct chan_hello h = {CHAN_MAGIC, CHAN_VERSION,      status,
-                           map_size,   (int32_t)getpid(), 0};
+    struct chan_hello h = {CHAN_MAGIC, CHAN_VERSION, status, map_size, {0, 0}};
     struct iovec iov = {&h, sizeof h};
     union {
         struct cmsghdr align;
@@ -300,7 +299,7 @@ static int offer_channel(ipcx_port *p, int c, ipcx_channel **out)
         }
     }
     if (rc == 0) {
-        rc = ipcx__chan_attach(base, p->geom.map_size, 0, c, bell, 0, out);
+        rc = ipcx__chan_attach(base, p->geom.map_size, 0, c, bell, out);
     }
     ipcx__close(memfd); /* the mappings keep the memory */
     if (rc != 0) {
@@ -468,7 +467,6 @@ static int recv_hello(int s, struct chan_hello *h, int fds[3])
     return k;
 }
 
-/* Is FD an eventfd?  A hostile server could send anything. */
 /* Check and map the memfd the server sent. */
 static int map_memory(int memfd, uint64_t map_size, void **base)
 {
@@ -498,8 +496,11 @@ static int take_offer(int s, const char *name, struct ipcx__deadline *d,
             return ipcx__err(rc, "port '%s' did not accept us in time", name);
         }
     }
-    if (rc < 0 && rc != -ECONNRESET) {
+    if (rc == -EPROTO) {
         rc = ipcx__err(rc, "port '%s' sent a malformed answer", name);
+    } else if (rc < 0 && rc != -ECONNRESET) {
+        rc = ipcx__err(rc, "cannot receive the answer of port '%s': %s", name,
+                       ipcx_strerror(rc));
     }
     void *base = NULL;
     if (rc >= 0 && h.status < 0) {
@@ -512,7 +513,7 @@ static int take_offer(int s, const char *name, struct ipcx__deadline *d,
     } else if (rc >= 0 && (rc = map_memory(fds[0], h.map_size, &base)) < 0) {
         rc = ipcx__err(rc, "port '%s' sent unusable channel memory", name);
     } else if (rc >= 0) {
-        rc = ipcx__chan_attach(base, h.map_size, 1, s, &fds[1], h.pid, out);
+        rc = ipcx__chan_attach(base, h.map_size, 1, s, &fds[1], out);
     }
     ipcx__close(fds[0]);
     if (rc < 0) {

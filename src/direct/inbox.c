@@ -167,7 +167,8 @@ int ipcx_inbox_open(uint32_t mode, ipcx_inbox **out)
     }
     ipcx_inbox *ib = calloc(1, sizeof *ib);
     if (ib == NULL) {
-        return -ENOMEM;
+        atomic_store(&inbox_owner, 0); /* we have none after all */
+        return ipcx__err(-ENOMEM, "out of memory");
     }
     ib->magic = IPCX__H_INBOX;
     ib->sock = ib->dfd = ib->lock = -1;
