@@ -336,6 +336,7 @@ static void port_case(enum plant kind)
     if (kind == P_DIR) {
         CHECK_RC(ipcx_port_listen("p", NULL, &p), -EEXIST);
         CHECK_DETAIL("'p'", "a directory");
+        CHECK(!present(".p.port.lock")); /* a failed listen leaves none */
         unplant("p.port");
     }
     CHECK_RC(ipcx_port_listen("p", NULL, &p), 0);

@@ -109,6 +109,9 @@ static int open_port(ipcx_port *p, uint32_t mode)
         p->guard.child = port_forked;
         ipcx__fork_watch(&p->guard);
     } else {
+        if (p->lock >= 0) { /* ours, and nothing was placed: no trace */
+            ipcx__sock_disown(p->dfd, p->lname, p->lock);
+        }
         ipcx__close(p->lock);
         ipcx__close(p->sock);
         p->lock = p->sock = -1;

@@ -142,6 +142,9 @@ static int open_inbox(ipcx_inbox *ib, uint32_t mode)
         ib->guard.child = inbox_forked;
         ipcx__fork_watch(&ib->guard);
     } else {
+        if (ib->lock >= 0) { /* ours, and nothing was placed: no trace */
+            ipcx__sock_disown(ib->dfd, ib->lname, ib->lock);
+        }
         ipcx__close(ib->lock);
         ipcx__close(ib->sock);
         ib->lock = ib->sock = -1;
