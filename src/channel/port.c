@@ -100,8 +100,7 @@ static void port_forked(struct ipcx__forkguard *g, int devnull)
  */
 static int open_port(ipcx_port *p, uint32_t mode)
 {
-    ipcx__fork_lock();
-    int rc = ipcx__sock_own(p->dfd, p->fname, p->lname, &p->lock);
+    int rc = ipcx__sock_own_guarded(p->dfd, p->fname, p->lname, &p->lock);
     if (rc == 0 && (rc = p->sock = ipcx__sock_new()) >= 0) {
         rc = ipcx__sock_listen(p->sock, p->dfd, p->fname, mode, &p->id);
     }

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "channel/sock.h"
+#include "wait/wait.h"
 #include "core/sys.h"
 
 /* A socket address for FILE in directory DFD (FILE NULL: DFD itself). */
@@ -134,24 +135,19 @@ static int collector_only(int fd)
     return fcntl(fd, F_OFD_GETLK, &owner) == 0 && owner.l_type == F_UNLCK;
 }
 
-/* Write-lock the whole name-lock file FD: 0, or -EEXIST while an owner
- * holds it.  A collector holds it for microseconds while it removes a dead
- * owner's leftovers: wait for it (up to a second) rather than refuse a
- * listener that came at that moment. */
+/* Write-lock the whole name-lock file FD: 0, -EEXIST while an owner
+ * holds it, or -EBUSY while only a collector does (for microseconds, as it
+ * removes a dead owner's leftovers: ipcx__sock_own_guarded() waits). */
 static int lock_name(int fd)
 {
     struct flock fl = {.l_type = F_WRLCK, .l_whence = SEEK_SET};
-    for (int wait = 0; fcntl(fd, F_OFD_SETLK, &fl) < 0; wait++) {
-        if (errno != EAGAIN && errno != EACCES) {
-            return -errno;
-        }
-        if (wait == 10000 || !collector_only(fd)) {
-            return -EEXIST;
-        }
-        struct timespec pause = {0, 100000};
-        nanosleep(&pause, NULL);
+    if (fcntl(fd, F_OFD_SETLK, &fl) == 0) {
+        return 0;
     }
-    return 0;
+    if (errno != EAGAIN && errno != EACCES) {
+        return -errno;
+    }
+    return collector_only(fd) ? -EBUSY : -EEXIST;
 }
 
 /*
@@ -192,6 +188,27 @@ int ipcx__sock_own(int dfd, const char *fname, char *lname, int *lock)
         ipcx__close(fd);
     }
     return -EAGAIN;
+}
+
+int ipcx__sock_own_guarded(int dfd, const char *fname, char *lname, int *lock)
+{
+    /* Never sleep holding the guard lock: fork() waits for it. */
+    int64_t until = -1;
+    for (;;) {
+        ipcx__fork_lock();
+        int rc = ipcx__sock_own(dfd, fname, lname, lock);
+        if (rc != -EBUSY) {
+            return rc;
+        }
+        int64_t now = ipcx__now_ns();
+        until = until < 0 ? now + 1000000000 : until;
+        if (now >= until) { /* a second: not a collector's microseconds */
+            return -EEXIST;
+        }
+        ipcx__fork_unlock();
+        struct timespec pause = {0, 100000};
+        nanosleep(&pause, NULL);
+    }
 }
 
 void ipcx__sock_disown(int dfd, const char *lname, int lock)

@@ -49,9 +49,15 @@ void ipcx__sock_lockname(const char *fname, char *lname);
  * Own the name FNAME in DFD: an OFD write lock on its name lock file
  * (ipcx__sock_lockname, written to LNAME),
  * which the kernel releases when we die.  On success *LOCK is the locked
- * descriptor.  -EEXIST: a live listener (possibly another user's) holds it.
+ * descriptor.  -EEXIST: a live listener (possibly another user's) holds it;
+ * -EBUSY: only ipcx_gc() holds it, for a moment.
  */
 int ipcx__sock_own(int dfd, const char *fname, char *lname, int *lock);
+/* ipcx__sock_own() under the fork guard lock, which it returns holding
+ * (the caller unlocks), whatever the answer.  While a collector holds the
+ * name (-EBUSY from ipcx__sock_own), it drops the guard, waits 100 us and
+ * tries again, for up to a second; then -EEXIST. */
+int ipcx__sock_own_guarded(int dfd, const char *fname, char *lname, int *lock);
 
 /* Remove the name lock LNAME if it still is the file LOCK holds (the
  * caller still holds it); LOCK itself stays open. */

@@ -126,14 +126,14 @@ static _Atomic pid_t inbox_owner; /* pid: a child after fork() has none */
  * lock, so a fork() sees all of the inbox's descriptors or none. */
 static int open_inbox(ipcx_inbox *ib, uint32_t mode)
 {
-    ipcx__fork_lock();
-    int rc = ipcx__sock_own(ib->dfd, ib->fname, ib->lname, &ib->lock);
+    int rc = ipcx__sock_own_guarded(ib->dfd, ib->fname, ib->lname, &ib->lock);
     if (rc == -EEXIST && ipcx__sock_owned(ib->dfd, ib->lname) != 1) {
         /* No live owner holds it: pids being unique, it is a dead one's
          * that we may not open (another user's), or a reader squats on
          * it.  Make a fresh one. */
         (void)unlinkat(ib->dfd, ib->lname, 0);
         rc = ipcx__sock_own(ib->dfd, ib->fname, ib->lname, &ib->lock);
+        rc = rc == -EBUSY ? -EEXIST : rc; /* a collector came meanwhile */
     }
     if (rc == 0 && (rc = ib->sock = ipcx__sock_new()) >= 0) {
         rc = ipcx__sock_listen(ib->sock, ib->dfd, ib->fname, mode, &ib->id);
