@@ -260,16 +260,6 @@ static void fire(struct ipcx_notify *n, struct src *s)
     queue_push(n, s);
 }
 
-/* Is FD an anonymous memfd?  Its link count is 0 from birth, which must
- * not read as "destroyed". */
-static int is_memfd(int fd)
-{
-    char path[64], target[16];
-    snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
-    ssize_t len = readlink(path, target, sizeof target);
-    return len >= 7 && memcmp(target, "/memfd:", 7) == 0;
-}
-
 /* Destroying a mailbox unlinks its file: a link count of 0 is the one
  * sign (the header's flag is set only after the unlink). */
 static void mbox_check(struct ipcx_notify *n, struct src *s)
@@ -296,11 +286,8 @@ static int arm_mbox(struct ipcx_notify *n, struct src *s)
     }
     s->wd = wd;
     s->armed = 1;
-    struct stat st;
-    if (fstat(s->fd[0], &st) == 0 && st.st_nlink == 0 && is_memfd(s->fd[0])) {
-        disarm(n, s); /* anonymous: it cannot be destroyed */
-        return 0;
-    }
+    /* Only named mailboxes are tracked (ipcx_mailbox_open): an anonymous
+     * one's memfd has a link count of 0 from birth. */
     mbox_check(n, s);
     return 0;
 }
